@@ -1,0 +1,35 @@
+# The README's commands. CMake does the building; this file only names the jobs.
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST = ctest --output-on-failure -j $(JOBS) --timeout 300
+
+.PHONY: all deps build test sanitize demo install clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && $(CTEST)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer over the whole suite.
+sanitize: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+	    -DIOM_SANITIZE=address,undefined
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && $(CTEST)
+
+# The first lab result: what one wake-up costs per backend as fds grow.
+demo: build
+	$(BUILD)/apps/bench/iomux-bench selector
+
+install: build
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,40 @@
+/* iomux-bench: the lab. Each mode measures one claim of the I/O-model texts
+ * on this machine. */
+#include "bench.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *what;
+} modes[] = {
+    {"selector", bench_selector,
+     "ns per wake-up with N idle fds registered, per backend"},
+};
+#define NMODES (sizeof modes / sizeof modes[0])
+
+static void usage(FILE *to) {
+  fprintf(to, "usage: iomux-bench MODE [options]   (MODE --help for its "
+              "options)\n\nmodes:\n");
+  for (size_t i = 0; i < NMODES; i++)
+    fprintf(to, "  %-10s %s\n", modes[i].name, modes[i].what);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    usage(stdout);
+    return 0;
+  }
+  for (size_t i = 0; i < NMODES; i++)
+    if (!strcmp(argv[1], modes[i].name))
+      return modes[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "iomux-bench: unknown mode '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

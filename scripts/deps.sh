@@ -1,0 +1,36 @@
+#!/bin/sh
+# Check for everything iomux needs to build and test, and install what is
+# missing. Idempotent: when all is present it only checks.
+#   - as root on Debian/Ubuntu: apt-get installs the missing packages
+#     (refreshing the package lists first when they are empty or stale);
+#   - otherwise: prints the exact command to run and fails.
+set -eu
+
+missing=""
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }
+need_pc() { pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"; }
+
+need_cmd cc gcc
+need_cmd make make
+need_cmd cmake cmake
+need_cmd pkg-config pkg-config
+need_pc cmocka libcmocka-dev
+
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "iomux: missing packages:$missing" >&2
+  echo "iomux: install them with:  sudo $cmd" >&2
+  exit 1
+fi
+
+echo "iomux: installing$missing" >&2
+lists=/var/lib/apt/lists
+if [ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mtime -7 2>/dev/null)" ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+fi
+# A list older than the mirror names files it no longer has: refresh, retry.
+DEBIAN_FRONTEND=noninteractive $cmd >&2 ||
+  { DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
+    DEBIAN_FRONTEND=noninteractive $cmd >&2; }
