@@ -11,6 +11,8 @@ prefix=$scratch/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
 
 export PKG_CONFIG_PATH="$(find "$prefix" -type d -name pkgconfig | tr "\n" ":")"
+# A shared build installs libiomux.so outside the loader's search path.
+export LD_LIBRARY_PATH="$(dirname "$(find "$prefix" -name 'libiomux.*' | head -n 1)")"
 cc -Wall -Werror -o "$scratch/by-pkg-config" "$src/main.c" \
    $(pkg-config --cflags --libs iomux)
 "$scratch/by-pkg-config"
