@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST = ctest --output-on-failure -j $(JOBS) --timeout 300
 
-.PHONY: all deps build test sanitize demo install clean
+.PHONY: all deps build test sanitize tsan demo install clean
 
 all: build
 
@@ -24,6 +24,12 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && $(CTEST)
 
+# ThreadSanitizer over the whole suite (the pool and async wake-ups use threads).
+tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DIOM_SANITIZE=thread
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && $(CTEST)
+
 # The first lab result: what one wake-up costs per backend as fds grow.
 demo: build
 	$(BUILD)/apps/bench/iomux-bench selector
@@ -32,4 +38,4 @@ install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,226 @@
+/* The loop: its life, one iteration, the run modes, deferred calls.
+ *
+ * An iteration (libuv's order, trimmed to what iomux has):
+ *   1. read the clock; run due timers;
+ *   2. run the deferred calls queued before this point;
+ *   3. wait in the selector: no longer than the next timer, not at all if
+ *      there are deferred calls, the loop is stopping or mode is NOWAIT;
+ *   4. run the io callbacks of what is ready (the wake fd among them: async
+ *      sends and caught signals);
+ *   5. read the clock; run due timers (so RUN_ONCE that woke for a timer
+ *      runs it).
+ */
+#include "loop_impl.h"
+
+#include "../core/alloc_internal.h"
+#include "../core/clock.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void defer_queue_init(iom__defer *q) { q->prev = q->next = q; }
+
+int iom_loop_new(iom_backend backend, iom_loop **out) {
+  iom_loop *loop = iom__calloc(1, sizeof *loop);
+  if (!loop)
+    return -ENOMEM;
+  int err = iom_selector_new(backend, &loop->sel);
+  if (err < 0)
+    goto free_loop;
+  defer_queue_init(&loop->deferred);
+  loop->asyncs.prev = loop->asyncs.next = &loop->asyncs;
+  loop->signals.prev = loop->signals.next = &loop->signals;
+  err = iom__wake_open(loop);
+  if (err < 0)
+    goto free_selector;
+  loop->now = iom__now_ns();
+  *out = loop;
+  return 0;
+
+free_selector:
+  iom_selector_free(loop->sel);
+free_loop:
+  iom__free(loop);
+  return err;
+}
+
+int iom_loop_free(iom_loop *loop) {
+  if (!loop)
+    return 0;
+  if (loop->handles > 0 || loop->running)
+    return -EBUSY;
+  for (int i = 0; i < IOM__EXT_COUNT; i++)
+    if (loop->ext[i])
+      loop->ext_fini[i](loop->ext[i]);
+  iom__wake_close(loop);
+  while (loop->deferred.next != &loop->deferred)
+    iom__defer_cancel(loop, loop->deferred.next);
+  while (loop->defer_free) {
+    iom__defer *node = loop->defer_free;
+    loop->defer_free = node->next;
+    iom__free(node);
+  }
+  iom__free(loop->heap);
+  iom_selector_free(loop->sel);
+  iom__free(loop);
+  return 0;
+}
+
+/* ---- deferred calls ------------------------------------------------------- */
+
+void iom__defer_init(iom__defer *node, void (*fn)(void *data), void *data) {
+  node->prev = node->next = NULL;
+  node->fn = fn;
+  node->data = data;
+  node->pooled = 0;
+}
+
+void iom__defer_schedule(iom_loop *loop, iom__defer *node) {
+  if (node->next)
+    return;
+  node->prev = loop->deferred.prev;
+  node->next = &loop->deferred;
+  node->prev->next = node;
+  loop->deferred.prev = node;
+  loop->ndeferred++;
+}
+
+static void defer_unlink(iom__defer *node) {
+  node->prev->next = node->next;
+  node->next->prev = node->prev;
+  node->prev = node->next = NULL;
+}
+
+static void defer_recycle(iom_loop *loop, iom__defer *node) {
+  if (node->pooled) {
+    node->next = loop->defer_free;
+    loop->defer_free = node;
+  }
+}
+
+void iom__defer_cancel(iom_loop *loop, iom__defer *node) {
+  if (!node->next)
+    return;
+  defer_unlink(node);
+  loop->ndeferred--;
+  defer_recycle(loop, node);
+}
+
+int iom_loop_call_soon(iom_loop *loop, void (*fn)(void *data), void *data) {
+  iom__defer *node = loop->defer_free;
+  if (node) {
+    loop->defer_free = node->next;
+  } else if (!(node = iom__malloc(sizeof *node))) {
+    return -ENOMEM;
+  }
+  iom__defer_init(node, fn, data);
+  node->pooled = 1;
+  iom__defer_schedule(loop, node);
+  return 0;
+}
+
+/* Run the calls queued so far; the ones they queue wait for the next
+ * iteration. The batch is moved to a local queue first, so a call may
+ * cancel any other, in the batch or not. */
+static void run_deferred(iom_loop *loop) {
+  if (loop->ndeferred == 0)
+    return;
+  iom__defer batch;
+  batch.next = loop->deferred.next;
+  batch.prev = loop->deferred.prev;
+  batch.next->prev = batch.prev->next = &batch;
+  defer_queue_init(&loop->deferred);
+  while (batch.next != &batch) {
+    iom__defer *node = batch.next;
+    void (*fn)(void *) = node->fn;
+    void *data = node->data;
+    defer_unlink(node);
+    loop->ndeferred--;
+    defer_recycle(loop, node);
+    fn(data);
+  }
+}
+
+/* ---- running -------------------------------------------------------------- */
+
+static int alive(const iom_loop *loop) {
+  return loop->active > 0 || loop->ndeferred > 0;
+}
+
+static int wait_timeout(const iom_loop *loop, iom_run_mode mode) {
+  if (mode == IOM_RUN_NOWAIT || loop->stop || loop->ndeferred > 0)
+    return 0;
+  return iom__timers_timeout(loop);
+}
+
+static int iterate(iom_loop *loop, iom_run_mode mode) {
+  loop->now = iom__now_ns();
+  iom__timers_run(loop);
+  run_deferred(loop);
+  int timeout = wait_timeout(loop, mode);
+  if (timeout != 0)
+    loop->waits++;
+  int nready = iom_selector_select(loop->sel, timeout, loop->ready,
+                                   IOM__READY_MAX);
+  if (nready < 0)
+    return nready;
+  iom__io_dispatch(loop, nready);
+  loop->now = iom__now_ns();
+  iom__timers_run(loop);
+  loop->iterations++;
+  return 0;
+}
+
+int iom_loop_run(iom_loop *loop, iom_run_mode mode) {
+  if (loop->running)
+    return -EBUSY;
+  loop->running = 1;
+  int err = 0;
+  do {
+    err = iterate(loop, mode);
+  } while (err == 0 && mode == IOM_RUN_DEFAULT && !loop->stop && alive(loop));
+  loop->running = 0;
+  loop->stop = 0;
+  return err < 0 ? err : alive(loop);
+}
+
+void iom_loop_stop(iom_loop *loop) { loop->stop = 1; }
+
+uint64_t iom_loop_now(const iom_loop *loop) { return loop->now / 1000000u; }
+
+void iom_loop_update_time(iom_loop *loop) { loop->now = iom__now_ns(); }
+
+const char *iom_loop_backend_name(const iom_loop *loop) {
+  return iom_selector_name(loop->sel);
+}
+
+void iom_loop_stats_get(const iom_loop *loop, iom_loop_stats *stats) {
+  stats->iterations = loop->iterations;
+  stats->waits = loop->waits;
+  stats->active = loop->active;
+  stats->handles = loop->handles;
+  stats->lag_last_ns = loop->lag_last;
+  stats->lag_max_ns = loop->lag_max;
+}
+
+/* ---- for the layers above ------------------------------------------------- */
+
+void iom__loop_hold(iom_loop *loop) {
+  loop->handles++;
+  loop->active++;
+}
+
+void iom__loop_release(iom_loop *loop) {
+  loop->handles--;
+  loop->active--;
+}
+
+void *iom__loop_ext_get(const iom_loop *loop, iom__loop_ext slot) {
+  return loop->ext[slot];
+}
+
+void iom__loop_ext_set(iom_loop *loop, iom__loop_ext slot, void *ext,
+                       void (*fini)(void *ext)) {
+  loop->ext[slot] = ext;
+  loop->ext_fini[slot] = fini;
+}
