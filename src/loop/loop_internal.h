@@ -12,7 +12,11 @@ void iom__loop_release(iom_loop *loop);
 
 /* Attach an extension object (the pool) to the loop: `fini(ext)` runs when
  * the loop is freed. One per slot; returns the current object of the slot. */
-typedef enum iom__loop_ext { IOM__EXT_POOL = 0, IOM__EXT_COUNT } iom__loop_ext;
+typedef enum iom__loop_ext {
+  IOM__EXT_POOL = 0,   /* pool.c: the worker pool */
+  IOM__EXT_STREAM = 1, /* stream: the read buffer the loop's streams share */
+  IOM__EXT_COUNT
+} iom__loop_ext;
 void *iom__loop_ext_get(const iom_loop *loop, iom__loop_ext slot);
 void iom__loop_ext_set(iom_loop *loop, iom__loop_ext slot, void *ext,
                        void (*fini)(void *ext));

@@ -1,0 +1,413 @@
+/* Buffered streams: reading into the loop's shared buffer, the write queue,
+ * water marks, half-close, close-after-flush, and the single on_close.
+ *
+ * The write path is asyncio's: with nothing queued, send at once and queue
+ * only what the kernel did not take; watch for writability only while
+ * something is queued. Reading stops after a short read (the socket is
+ * most likely drained, and level-triggered readiness brings us back if not)
+ * or after READ_ROUNDS full buffers, so one busy peer cannot hold the loop.
+ *
+ * A stream is freed only by its deferred `finish`, so during any callback of
+ * this iteration its memory stays valid whatever the callback did; the
+ * `over` flag says that nothing more may happen to it.
+ */
+#define _GNU_SOURCE /* MSG_NOSIGNAL */
+#include "stream_impl.h"
+
+#include "../core/alloc_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define READ_BUF_SIZE 65536
+#define READ_ROUNDS 4 /* full buffers read per wake-up, at most */
+#define IOV_BATCH 64
+#define COPY_CHUNK 4096 /* least room of a copy chunk, so small writes share */
+#define DEFAULT_HIGH (64 * 1024)
+#define DEFAULT_LOW (16 * 1024)
+
+#if !defined(MSG_NOSIGNAL)
+#define MSG_NOSIGNAL 0 /* the BSDs: SO_NOSIGPIPE is set on the socket */
+#endif
+
+static char *read_buffer(iom_loop *loop) {
+  char *buf = iom__loop_ext_get(loop, IOM__EXT_STREAM);
+  if (!buf && (buf = iom__malloc(READ_BUF_SIZE)))
+    iom__loop_ext_set(loop, IOM__EXT_STREAM, buf, iom__free);
+  return buf;
+}
+
+static void finish(void *arg);
+static void on_io(iom_io *io, unsigned events, void *data);
+
+int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
+                     void *data, int connecting, iom_stream **out) {
+  static const iom_stream_cbs no_cbs;
+  if (!read_buffer(loop))
+    return -ENOMEM;
+  iom_stream *s = iom__calloc(1, sizeof *s);
+  if (!s)
+    return -ENOMEM;
+#if defined(SO_NOSIGPIPE)
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+  iom__io_init(loop, &s->io, fd, on_io, s);
+  iom__defer_init(&s->finish, finish, s);
+  s->cbs = cbs ? cbs : &no_cbs;
+  s->data = data;
+  s->high = DEFAULT_HIGH;
+  s->low = DEFAULT_LOW;
+  s->connecting = connecting != 0;
+  s->reading = !connecting && s->cbs->on_read;
+  loop->handles++;
+  *out = s;
+  iom__stream_update(s);
+  return 0;
+}
+
+int iom_stream_new(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
+                   void *data, iom_stream **out) {
+  if (fd < 0)
+    return -EBADF;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  int err = iom__stream_make(loop, fd, cbs, data, 0, out);
+  if (err < 0)
+    close(fd);
+  return err;
+}
+
+void iom__stream_update(iom_stream *s) {
+  if (s->over)
+    return;
+  unsigned want = (s->reading ? IOM_READ : 0) |
+                  (s->head || s->connecting ? IOM_WRITE : 0);
+  if (!want) {
+    iom_io_stop(&s->io);
+    return;
+  }
+  int err = iom_io_start(&s->io, want);
+  if (err < 0)
+    iom__stream_fail(s, err);
+}
+
+void iom__stream_fail(iom_stream *s, int err) {
+  if (s->over)
+    return;
+  s->over = 1;
+  s->err = err;
+  iom_io_stop(&s->io);
+  iom__defer_schedule(s->io.loop, &s->finish);
+}
+
+static void chunk_complete(iom__chunk *c, int status) {
+  if (c->done)
+    c->done(c->ctx, status);
+  iom__free(c);
+}
+
+static void finish(void *arg) {
+  iom_stream *s = arg;
+  iom_loop *loop = s->io.loop;
+  iom__chunk *c = s->head;
+  s->head = s->tail = NULL;
+  while (c) {
+    iom__chunk *next = c->next;
+    chunk_complete(c, s->err < 0 ? s->err : -ECANCELED);
+    c = next;
+  }
+  iom_timer_free(s->connect_timer);
+  if (s->cbs->on_close)
+    s->cbs->on_close(s, s->err, s->data);
+  close(s->io.fd);
+  loop->handles--;
+  iom__free(s);
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static void peer_eof(iom_stream *s) {
+  s->reading = 0;
+  iom__stream_update(s);
+  if (s->cbs->on_eof)
+    s->cbs->on_eof(s, s->data);
+  else
+    iom_stream_close(s);
+}
+
+static void do_read(iom_stream *s) {
+  char *buf = iom__loop_ext_get(s->io.loop, IOM__EXT_STREAM);
+  int rounds = 0;
+  while (s->reading && !s->over) {
+    ssize_t n = recv(s->io.fd, buf, READ_BUF_SIZE, 0);
+    if (n > 0) {
+      s->cbs->on_read(s, buf, (size_t)n, s->data);
+      if ((size_t)n < READ_BUF_SIZE || ++rounds == READ_ROUNDS)
+        return;
+    } else if (n == 0) {
+      peer_eof(s);
+      return;
+    } else if (errno != EINTR) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        iom__stream_fail(s, -errno);
+      return;
+    }
+  }
+}
+
+void iom_stream_read_stop(iom_stream *s) {
+  s->reading = 0;
+  iom__stream_update(s);
+}
+
+int iom_stream_read_start(iom_stream *s) {
+  if (s->over || s->closing)
+    return -EPIPE;
+  s->reading = s->cbs->on_read != NULL;
+  iom__stream_update(s);
+  return 0;
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+static void enqueue(iom_stream *s, iom__chunk *c) {
+  c->next = NULL;
+  if (s->tail)
+    s->tail->next = c;
+  else
+    s->head = c;
+  s->tail = c;
+  s->queued += c->len;
+}
+
+static void check_high(iom_stream *s) {
+  if (!s->paused && s->queued > s->high) {
+    s->paused = 1;
+    if (s->cbs->on_pause_writing)
+      s->cbs->on_pause_writing(s, s->data);
+  }
+}
+
+/* Send directly when nothing is queued. Returns the bytes taken (0 when the
+ * kernel refused or the queue must be kept in order), or -1 if the stream
+ * failed. */
+static ssize_t send_now(iom_stream *s, const void *buf, size_t len) {
+  if (s->head || s->connecting)
+    return 0;
+  for (;;) {
+    ssize_t n = send(s->io.fd, buf, len, MSG_NOSIGNAL);
+    if (n >= 0)
+      return n;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return 0;
+    iom__stream_fail(s, -errno);
+    return -1;
+  }
+}
+
+static int writable_state(const iom_stream *s) {
+  return !s->over && !s->closing && !s->shut_wanted;
+}
+
+/* Append a copy of buf to the queue, into the tail's spare room first. */
+static int queue_copy(iom_stream *s, const char *buf, size_t len) {
+  iom__chunk *t = s->tail;
+  if (t && t->cap > t->len) {
+    size_t room = t->cap - t->len;
+    size_t take = len < room ? len : room;
+    memcpy(t->bytes + t->len, buf, take);
+    t->len += take;
+    s->queued += take;
+    buf += take;
+    len -= take;
+  }
+  if (len == 0)
+    return 0;
+  size_t cap = len > COPY_CHUNK ? len : COPY_CHUNK;
+  iom__chunk *c = iom__malloc(sizeof *c + cap);
+  if (!c)
+    return -ENOMEM;
+  *c = (iom__chunk){.base = c->bytes, .len = len, .cap = cap};
+  memcpy(c->bytes, buf, len);
+  enqueue(s, c);
+  return 0;
+}
+
+int iom_stream_write(iom_stream *s, const void *buf, size_t len) {
+  if (!writable_state(s))
+    return -EPIPE;
+  ssize_t sent = send_now(s, buf, len);
+  if (sent < 0 || (size_t)sent == len)
+    return 0;
+  if (queue_copy(s, (const char *)buf + sent, len - (size_t)sent) < 0) {
+    iom__stream_fail(s, -ENOMEM); /* bytes are lost: the stream cannot go on */
+    return -ENOMEM;
+  }
+  iom__stream_update(s);
+  check_high(s);
+  return 0;
+}
+
+int iom_stream_write_ref(iom_stream *s, const void *buf, size_t len,
+                         void (*done)(void *ctx, int status), void *ctx) {
+  if (!writable_state(s))
+    return -EPIPE;
+  ssize_t sent = send_now(s, buf, len);
+  if (sent < 0 || (size_t)sent == len)
+    return 0;
+  iom__chunk *c = iom__malloc(sizeof *c);
+  if (!c) {
+    iom__stream_fail(s, -ENOMEM);
+    return -ENOMEM;
+  }
+  *c = (iom__chunk){.base = buf, .len = len, .off = (size_t)sent,
+                    .done = done, .ctx = ctx};
+  enqueue(s, c);
+  s->queued -= (size_t)sent;
+  iom__stream_update(s);
+  check_high(s);
+  return 1;
+}
+
+/* Take `n` written bytes off the queue; finished chunks move to `done`. */
+static void consume(iom_stream *s, size_t n, iom__chunk **done) {
+  s->queued -= n;
+  while (n > 0) {
+    iom__chunk *c = s->head;
+    size_t avail = c->len - c->off;
+    if (n < avail) {
+      c->off += n;
+      return;
+    }
+    n -= avail;
+    s->head = c->next;
+    if (!s->head)
+      s->tail = NULL;
+    c->next = *done;
+    *done = c;
+  }
+}
+
+/* writev the queue until it is empty or the kernel is full. Returns 0, or
+ * -1 if the stream failed. */
+static int flush_queue(iom_stream *s, iom__chunk **done) {
+  while (s->head) {
+    struct iovec iov[IOV_BATCH];
+    size_t total = 0;
+    int n = 0;
+    for (iom__chunk *c = s->head; c && n < IOV_BATCH; c = c->next, n++) {
+      iov[n].iov_base = (char *)c->base + c->off;
+      iov[n].iov_len = c->len - c->off;
+      total += iov[n].iov_len;
+    }
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t w = sendmsg(s->io.fd, &msg, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+      iom__stream_fail(s, -errno);
+      return -1;
+    }
+    consume(s, (size_t)w, done);
+    if ((size_t)w < total)
+      return 0;
+  }
+  return 0;
+}
+
+/* The queue is empty: carry out a pending shutdown or close. */
+static void drained(iom_stream *s) {
+  if (s->shut_wanted && shutdown(s->io.fd, SHUT_WR) < 0 && errno != ENOTCONN)
+    iom__stream_fail(s, -errno);
+  if (s->closing)
+    iom__stream_fail(s, 0);
+}
+
+static void do_write(iom_stream *s) {
+  iom__chunk *done = NULL;
+  if (flush_queue(s, &done) == 0) {
+    if (!s->head)
+      drained(s);
+    iom__stream_update(s);
+  }
+  /* Callbacks last: they may write, close or abort this stream. */
+  while (done) {
+    iom__chunk *next = done->next;
+    chunk_complete(done, 0);
+    done = next;
+  }
+  if (s->paused && !s->over && s->queued <= s->low) {
+    s->paused = 0;
+    if (s->cbs->on_resume_writing)
+      s->cbs->on_resume_writing(s, s->data);
+  }
+}
+
+size_t iom_stream_queued(const iom_stream *s) { return s->queued; }
+
+int iom_stream_set_water(iom_stream *s, size_t high, size_t low) {
+  if (low > high)
+    return -EINVAL;
+  s->high = high;
+  s->low = low;
+  check_high(s);
+  return 0;
+}
+
+/* ---- ending --------------------------------------------------------------- */
+
+int iom_stream_shutdown(iom_stream *s) {
+  if (!writable_state(s))
+    return -EPIPE;
+  s->shut_wanted = 1;
+  if (!s->head && !s->connecting)
+    drained(s);
+  return 0;
+}
+
+void iom_stream_close(iom_stream *s) {
+  if (s->over || s->closing)
+    return;
+  s->closing = 1;
+  s->reading = 0;
+  if (s->connecting || !s->head)
+    iom__stream_fail(s, 0);
+  else
+    iom__stream_update(s);
+}
+
+void iom_stream_abort(iom_stream *s) { iom__stream_fail(s, 0); }
+
+int iom_stream_fd(const iom_stream *s) { return s->io.fd; }
+
+void *iom_stream_data(const iom_stream *s) { return s->data; }
+
+void iom_stream_set_data(iom_stream *s, void *data) { s->data = data; }
+
+/* ---- events --------------------------------------------------------------- */
+
+static void on_io(iom_io *io, unsigned events, void *data) {
+  (void)io;
+  iom_stream *s = data;
+  if (s->connecting) {
+    iom__stream_connected(s);
+    return;
+  }
+  if (events & IOM_WRITE)
+    do_write(s);
+  if ((events & IOM_READ) && !s->over)
+    do_read(s);
+}

@@ -1,0 +1,54 @@
+/* The stream layer's private state, shared by stream.c and connect.c. */
+#ifndef IOMUX_STREAM_IMPL_H
+#define IOMUX_STREAM_IMPL_H
+
+#include "iomux/stream.h"
+
+#include "../loop/loop_impl.h"
+
+#include <stddef.h>
+
+/* A queued piece of output: either the caller's buffer (write_ref, `done`
+ * set) or a copy held inline after the header, with room to append. */
+typedef struct iom__chunk {
+  struct iom__chunk *next;
+  const char *base;
+  size_t len, off, cap; /* cap: inline room (0 for the caller's buffers) */
+  void (*done)(void *ctx, int status);
+  void *ctx;
+  char bytes[];
+} iom__chunk;
+
+struct iom_stream {
+  iom_io io; /* embedded: no second allocation per connection */
+  const iom_stream_cbs *cbs;
+  void *data;
+  iom__chunk *head, *tail;
+  size_t queued;
+  size_t high, low;
+  iom_timer *connect_timer;
+  iom__defer finish; /* runs on_close on a later turn */
+  int err;
+  unsigned reading : 1;    /* the app wants on_read */
+  unsigned connecting : 1;
+  unsigned paused : 1;     /* on_pause_writing was called */
+  unsigned shut_wanted : 1;
+  unsigned closing : 1;    /* close(): flush, then finish */
+  unsigned over : 1;       /* finish is scheduled: nothing more happens */
+};
+
+/* Make a stream around `fd` (already non-blocking) in the connecting state or
+ * not. On error `fd` is left open. */
+int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
+                     void *data, int connecting, iom_stream **out);
+
+/* End the stream with `err`: no more I/O; on_close(err) on a later turn. */
+void iom__stream_fail(iom_stream *s, int err);
+
+/* connect.c: the socket of a connecting stream became writable. */
+void iom__stream_connected(iom_stream *s);
+
+/* Watch for what the stream needs now: reading, queued output, connecting. */
+void iom__stream_update(iom_stream *s);
+
+#endif
