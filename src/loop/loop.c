@@ -147,8 +147,11 @@ static int alive(const iom_loop *loop) {
   return loop->active > 0 || loop->ndeferred > 0;
 }
 
+/* How long step 3 may block. Not at all when nothing is left to wait for:
+ * the deferred calls just run may have closed the last handle. */
 static int wait_timeout(const iom_loop *loop, iom_run_mode mode) {
-  if (mode == IOM_RUN_NOWAIT || loop->stop || loop->ndeferred > 0)
+  if (mode == IOM_RUN_NOWAIT || loop->stop || loop->ndeferred > 0 ||
+      !alive(loop))
     return 0;
   return iom__timers_timeout(loop);
 }

@@ -2,11 +2,14 @@
 #include "testutil.h"
 
 #include "iomux/alloc.h"
+#include "iomux/selector.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,42 +85,70 @@ uint64_t tu_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int tu_backend_named(const char *name) {
+  for (int kind = 1; kind < 16; kind++) {
+    const char *known = iom_backend_name((iom_backend)kind);
+    if (known && strcmp(known, name) == 0)
+      return kind;
+  }
+  return -1;
+}
+
 long tu_alloc_live, tu_alloc_calls, tu_alloc_fail_at = -1;
+long long tu_alloc_bytes;
 
 /* Every call is counted; the one numbered tu_alloc_fail_at fails. */
 static int should_fail(void) { return tu_alloc_calls++ == tu_alloc_fail_at; }
 
+/* Each block carries its size in front, so live bytes can be counted. */
+typedef union header {
+  size_t size;
+  max_align_t align;
+} header;
+
 static void *count_malloc(size_t n) {
   if (should_fail())
     return NULL;
-  void *p = malloc(n);
-  if (p)
-    tu_alloc_live++;
-  return p;
+  header *h = malloc(sizeof *h + n);
+  if (!h)
+    return NULL;
+  h->size = n;
+  tu_alloc_live++;
+  tu_alloc_bytes += (long long)n;
+  return h + 1;
 }
 
 static void *count_calloc(size_t c, size_t n) {
-  if (should_fail())
+  if (n && c > SIZE_MAX / n)
     return NULL;
-  void *p = calloc(c, n);
+  void *p = count_malloc(c * n);
   if (p)
-    tu_alloc_live++;
-  return p;
-}
-
-static void *count_realloc(void *old, size_t n) {
-  if (should_fail())
-    return NULL;
-  void *p = realloc(old, n);
-  if (p && !old)
-    tu_alloc_live++;
+    memset(p, 0, c * n);
   return p;
 }
 
 static void count_free(void *p) {
-  if (p)
-    tu_alloc_live--;
-  free(p);
+  if (!p)
+    return;
+  header *h = (header *)p - 1;
+  tu_alloc_live--;
+  tu_alloc_bytes -= (long long)h->size;
+  free(h);
+}
+
+static void *count_realloc(void *old, size_t n) {
+  if (!old)
+    return count_malloc(n);
+  if (should_fail())
+    return NULL;
+  header *h = (header *)old - 1;
+  size_t was = h->size;
+  h = realloc(h, sizeof *h + n);
+  if (!h)
+    return NULL;
+  h->size = n;
+  tu_alloc_bytes += (long long)n - (long long)was;
+  return h + 1;
 }
 
 void tu_alloc_install(void) {

@@ -25,10 +25,15 @@ long tu_raise_nofile(long want);
 
 uint64_t tu_now_ms(void);
 
-/* The counting allocator: install with tu_alloc_install(). Counts live blocks
- * and calls; when tu_alloc_fail_at >= 0, the call with that number (0-based,
- * counted from the last tu_alloc_reset) fails. */
+/* The backend named `name` ("select", "poll", "epoll"); -1 if none is. */
+int tu_backend_named(const char *name);
+
+/* The counting allocator: install with tu_alloc_install(), before any iomux
+ * object exists. Counts live blocks, live bytes and calls; when
+ * tu_alloc_fail_at >= 0, the call with that number (0-based, counted from
+ * the last tu_alloc_reset) fails. */
 extern long tu_alloc_live, tu_alloc_calls, tu_alloc_fail_at;
+extern long long tu_alloc_bytes;
 void tu_alloc_install(void);
 void tu_alloc_reset(long fail_at);
 
