@@ -145,6 +145,13 @@ int iom_listener_new(iom_loop *loop, const char *host, int port,
                      const iom_listen_opts *opts, iom_accept_cb cb, void *data,
                      iom_listener **out);
 
+/* Accept on `fd`, a socket the caller has bound and put in listening state
+ * (inherited, or shared between loops with SO_REUSEPORT). The listener owns
+ * it from now on and makes it non-blocking. opts->backlog and ->reuseport
+ * are not used. Returns 0, -EBADF, -ENOTSOCK, -ENOMEM. */
+int iom_listener_adopt(iom_loop *loop, int fd, const iom_listen_opts *opts,
+                       iom_accept_cb cb, void *data, iom_listener **out);
+
 /* The port being listened on (the chosen one after port 0). */
 int iom_listener_port(const iom_listener *l);
 int iom_listener_fd(const iom_listener *l);

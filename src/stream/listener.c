@@ -16,6 +16,7 @@
 #include "../core/alloc_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -121,9 +122,8 @@ static int gai_errno(int rc) {
   return rc == EAI_MEMORY ? -ENOMEM : -EINVAL;
 }
 
-/* A bound, listening socket for host:port; its port in *port. */
-static int open_socket(const char *host, int port, const iom_listen_opts *o,
-                       int *bound_port) {
+/* A bound, listening socket for host:port, or -errno. */
+static int open_socket(const char *host, int port, const iom_listen_opts *o) {
   char service[8];
   snprintf(service, sizeof service, "%d", port);
   struct addrinfo hints = {.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM},
@@ -144,47 +144,45 @@ static int open_socket(const char *host, int port, const iom_listen_opts *o,
       listen(fd, o->backlog > 0 ? o->backlog : system_backlog()) < 0)
     err = -errno;
   freeaddrinfo(ai);
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (!err && getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-    err = -errno;
-  if (err) {
-    if (fd >= 0)
-      close(fd);
-    return err;
-  }
-  *bound_port = ntohs(ss.ss_family == AF_INET6
-                          ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                          : ((struct sockaddr_in *)&ss)->sin_port);
-  return fd;
+  if (err && fd >= 0)
+    close(fd);
+  return err ? err : fd;
 }
 
-int iom_listener_new(iom_loop *loop, const char *host, int port,
-                     const iom_listen_opts *opts, iom_accept_cb cb, void *data,
-                     iom_listener **out) {
-  static const iom_listen_opts defaults;
-  const iom_listen_opts *o = opts ? opts : &defaults;
-  if (port < 0 || port > 65535 || !cb)
-    return -EINVAL;
+/* The port a bound socket listens on; -errno if it is not one. */
+static int bound_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+    return -errno;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  if (ss.ss_family == AF_INET)
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return 0;
+}
+
+static int make_listener(iom_loop *loop, int fd, const iom_listen_opts *o,
+                         iom_accept_cb cb, void *data, iom_listener **out) {
+  int port = bound_port(fd);
+  if (port < 0)
+    return port;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    return -errno;
   iom_listener *l = iom__calloc(1, sizeof *l);
   if (!l)
     return -ENOMEM;
   int err = iom_timer_new(loop, on_retry, l, &l->retry);
   if (err < 0)
     goto free_listener;
-  int fd = open_socket(host, port, o, &l->port);
-  if (fd < 0) {
-    err = fd;
-    goto free_timer;
-  }
   iom__io_init(loop, &l->io, fd, on_acceptable, l);
-  if ((err = iom_io_start(&l->io, IOM_READ)) < 0) {
-    close(fd);
+  if ((err = iom_io_start(&l->io, IOM_READ)) < 0)
     goto free_timer;
-  }
   l->cb = cb;
   l->data = data;
-  l->batch = o->accept_batch > 0 ? o->accept_batch : DEFAULT_BATCH;
+  l->port = port;
+  l->batch = o && o->accept_batch > 0 ? o->accept_batch : DEFAULT_BATCH;
   l->backoff_ms = BACKOFF_MIN_MS;
   loop->handles++;
   *out = l;
@@ -195,6 +193,30 @@ free_timer:
 free_listener:
   iom__free(l);
   return err;
+}
+
+int iom_listener_new(iom_loop *loop, const char *host, int port,
+                     const iom_listen_opts *opts, iom_accept_cb cb, void *data,
+                     iom_listener **out) {
+  static const iom_listen_opts defaults;
+  if (port < 0 || port > 65535 || !cb)
+    return -EINVAL;
+  int fd = open_socket(host, port, opts ? opts : &defaults);
+  if (fd < 0)
+    return fd;
+  int err = make_listener(loop, fd, opts, cb, data, out);
+  if (err < 0)
+    close(fd);
+  return err;
+}
+
+int iom_listener_adopt(iom_loop *loop, int fd, const iom_listen_opts *opts,
+                       iom_accept_cb cb, void *data, iom_listener **out) {
+  if (fd < 0)
+    return -EBADF;
+  if (!cb)
+    return -EINVAL;
+  return make_listener(loop, fd, opts, cb, data, out);
 }
 
 int iom_listener_port(const iom_listener *l) { return l->port; }
