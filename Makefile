@@ -31,7 +31,9 @@ tsan: deps
 	cd build-tsan && $(CTEST)
 
 # The first lab result: what one wake-up costs per backend as fds grow.
-demo: build
+demo:
+	@scripts/deps.sh bench
+	$(MAKE) build
 	$(BUILD)/apps/bench/iomux-bench selector
 
 install: build

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Check for everything iomux needs to build and test, and install what is
 # missing. Idempotent: when all is present it only checks.
+# `scripts/deps.sh bench` also checks the lab's extras: the libuv, libev and
+# libevent echo servers it compares iomux against.
 #   - as root on Debian/Ubuntu: apt-get installs the missing packages
 #     (refreshing the package lists first when they are empty or stale);
 #   - otherwise: prints the exact command to run and fails.
@@ -15,6 +17,11 @@ need_cmd make make
 need_cmd cmake cmake
 need_cmd pkg-config pkg-config
 need_pc cmocka libcmocka-dev
+if [ "${1:-}" = bench ]; then
+  need_pc libuv libuv1-dev
+  need_pc libevent libevent-dev
+  [ -f /usr/include/ev.h ] || missing="$missing libev-dev"
+fi
 
 [ -z "$missing" ] && exit 0
 
