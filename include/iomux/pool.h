@@ -29,8 +29,10 @@ typedef void (*iom_work_fn)(void *data);
 typedef void (*iom_done_fn)(int status, void *data);
 
 /* Give the loop's pool `nthreads` workers (1 to 256) instead of the default:
- * the IOM_POOL_THREADS environment variable, else 4. Workers start lazily.
- * Returns 0; -EINVAL (nthreads); -EBUSY (the pool has already started). */
+ * the IOM_POOL_THREADS environment variable (read when the pool starts;
+ * ignored unless 1 to 256), else 4. Workers start with the first submit.
+ * Returns 0; -EINVAL (nthreads); -EBUSY (the pool has already started);
+ * -ENOMEM. */
 int iom_pool_init(iom_loop *loop, int nthreads);
 
 /* Queue work(data) for a worker; done(status, data) follows on the loop
@@ -39,13 +41,16 @@ int iom_pool_init(iom_loop *loop, int nthreads);
  * done() has run. If `req` is not NULL it receives a handle for
  * iom_pool_cancel(), valid until done() returns.
  * Returns 0; -EINVAL (work or done NULL); -ENOMEM; or -EAGAIN if no worker
- * thread could be started. On error nothing is queued and done never runs. */
+ * thread could be started (the next submit tries again; if only some start,
+ * the pool runs with those). On error nothing is queued and done never
+ * runs. */
 int iom_pool_submit(iom_loop *loop, iom_work_fn work, iom_done_fn done,
                     void *data, iom_work **req);
 
-/* Cancel work that no worker has started: done() then runs with -ECANCELED
- * on a later iteration. Returns 0, or -EBUSY if the work is running or has
- * run (its done() still comes, with 0). */
+/* Cancel work that no worker has started: done() then runs with -ECANCELED,
+ * called by the loop after this returns (never from inside it). Returns 0;
+ * -EBUSY if the work is running, has run (its done() still comes, with 0)
+ * or was already cancelled; -EINVAL (req NULL). */
 int iom_pool_cancel(iom_work *req);
 
 #ifdef __cplusplus

@@ -22,16 +22,18 @@
 #include <sys/eventfd.h>
 #endif
 
+/* One pass over the asyncs: each pending one runs once. A send made from a
+ * callback, even to itself, re-arms the wake-up and runs next iteration, so
+ * an async that keeps re-sending cannot hold the loop. A callback may free
+ * any async: the cursor lives in the loop, and freeing the async it points
+ * at moves it on. */
 static void run_asyncs(iom_loop *loop) {
-  /* Each callback may free any async: find the next pending one afresh
-   * after every call rather than keeping a pointer across it. */
-  for (;;) {
-    iom_async *a = loop->asyncs.next;
-    while (a != &loop->asyncs && !atomic_exchange(&a->pending, 0))
-      a = a->next;
-    if (a == &loop->asyncs)
-      return;
-    a->cb(a, a->data);
+  loop->async_cursor = loop->asyncs.next;
+  while (loop->async_cursor != &loop->asyncs) {
+    iom_async *a = loop->async_cursor;
+    loop->async_cursor = a->next;
+    if (atomic_exchange(&a->pending, 0))
+      a->cb(a, a->data);
   }
 }
 
@@ -132,6 +134,8 @@ void iom_async_send(iom_async *a) {
 void iom_async_free(iom_async *a) {
   if (!a)
     return;
+  if (a->loop->async_cursor == a)
+    a->loop->async_cursor = a->next;
   a->prev->next = a->next;
   a->next->prev = a->prev;
   a->loop->handles--;

@@ -94,6 +94,7 @@ struct iom_loop {
   atomic_int wake_armed;
   iom_io wake_io;
   iom_async asyncs;      /* sentinel of the list */
+  iom_async *async_cursor;   /* the next async dispatch will visit */
   iom_signal signals;    /* sentinel of this loop's started watchers */
   iom_signal *signal_cursor; /* the next watcher dispatch will visit */
   _Atomic uint64_t sig_pending[IOM__SIGWORDS];

@@ -15,9 +15,9 @@
  * is held, so the queue and done list are empty by then.
  *
  * Two locks: `lock` guards the queue, the request states and the shutdown
- * flag; `done_lock` guards the done list, so a worker that finishes never
- * waits on one that is idle on the queue's condition, and the loop thread
- * holds a lock only long enough to detach a list.
+ * flag; `done_lock` guards the done list, so publishing a result never
+ * contends with submits and with workers taking from the queue, and the
+ * loop thread holds it only long enough to detach the list.
  */
 #include "iomux/pool.h"
 
