@@ -24,11 +24,13 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && $(CTEST)
 
-# ThreadSanitizer over the whole suite (the pool and async wake-ups use threads).
+# ThreadSanitizer over the suites that use threads: the pool and the loop's
+# cross-thread wake-ups. (TSan holds signals back until an intercepted call,
+# which the single-threaded selector tests' signal cases never make.)
 tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DIOM_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && $(CTEST)
+	cd build-tsan && $(CTEST) -R '^(pool|loop)'
 
 # The first lab result: what one wake-up costs per backend as fds grow.
 demo:

@@ -56,6 +56,9 @@ typedef enum iom_run_mode {
 
 /* Run the loop. An iteration: run due timers, run deferred calls, wait for
  * fds (no longer than the next timer), run their callbacks, run due timers.
+ * A timer runs at most once per iteration, even if restarted with timeout 0
+ * from its callback. RUN_ONCE does not wait when timers or deferred calls
+ * already ran in the iteration.
  * Returns 1 if active handles remain, 0 if none, or a negative errno if the
  * selector failed (the loop is still usable). Not reentrant: calling it from
  * a callback returns -EBUSY. Active means: a started io watcher, timer or
@@ -63,11 +66,13 @@ typedef enum iom_run_mode {
  * in flight. */
 int iom_loop_run(iom_loop *loop, iom_run_mode mode);
 
-/* Make iom_loop_run() return after the current iteration. */
+/* Make iom_loop_run() return after the current iteration. Called outside
+ * a run, it makes the next run do one iteration without waiting. */
 void iom_loop_stop(iom_loop *loop);
 
-/* The loop's time in milliseconds on the monotonic clock, read once per
- * iteration (callbacks of one iteration see the same value). */
+/* The loop's time in milliseconds on the monotonic clock, cached: read at
+ * the start of each iteration and again after each wait, so callbacks do
+ * not pay for a clock read (iom_loop_update_time reads it on demand). */
 uint64_t iom_loop_now(const iom_loop *loop);
 
 /* Read the clock again (for a callback that ran long). */
@@ -79,7 +84,8 @@ const char *iom_loop_backend_name(const iom_loop *loop);
 typedef struct iom_loop_stats {
   uint64_t iterations;   /* completed loop iterations */
   uint64_t waits;        /* selector waits that blocked (timeout != 0) */
-  int active;            /* handles keeping the loop alive (see run) */
+  int active;            /* handles keeping the loop alive (see run); pending
+                            deferred calls keep it alive too, uncounted */
   int handles;           /* handles that exist, started or not */
   uint64_t lag_last_ns;  /* how late the last timer ran after its deadline */
   uint64_t lag_max_ns;   /* the worst such delay since the loop was made */

@@ -4,11 +4,12 @@
  *   1. read the clock; run due timers;
  *   2. run the deferred calls queued before this point;
  *   3. wait in the selector: no longer than the next timer, not at all if
- *      there are deferred calls, the loop is stopping or mode is NOWAIT;
- *   4. run the io callbacks of what is ready (the wake fd among them: async
- *      sends and caught signals);
- *   5. read the clock; run due timers (so RUN_ONCE that woke for a timer
- *      runs it).
+ *      there are deferred calls, the loop is stopping, nothing is alive,
+ *      mode is NOWAIT, or mode is ONCE and steps 1-2 ran callbacks;
+ *   4. read the clock; run the io callbacks of what is ready (the wake fd
+ *      among them: async sends and caught signals);
+ *   5. run due timers (so RUN_ONCE that woke for a timer runs it).
+ * A timer started during an iteration waits for the next one.
  */
 #include "loop_impl.h"
 
@@ -137,6 +138,7 @@ static void run_deferred(iom_loop *loop) {
     defer_unlink(node);
     loop->ndeferred--;
     defer_recycle(loop, node);
+    loop->ran++;
     fn(data);
   }
 }
@@ -147,28 +149,34 @@ static int alive(const iom_loop *loop) {
   return loop->active > 0 || loop->ndeferred > 0;
 }
 
-/* How long step 3 may block. Not at all when nothing is left to wait for:
- * the deferred calls just run may have closed the last handle. */
-static int wait_timeout(const iom_loop *loop, iom_run_mode mode) {
+/* How long step 3 may block. Not at all when nothing is left to wait for
+ * (the deferred calls just run may have closed the last handle), nor in
+ * RUN_ONCE when steps 1-2 already ran callbacks: that was the event. The
+ * clock is read again first, so a long callback does not lengthen the wait
+ * for the next timer. */
+static int wait_timeout(iom_loop *loop, iom_run_mode mode, uint64_t ran) {
   if (mode == IOM_RUN_NOWAIT || loop->stop || loop->ndeferred > 0 ||
-      !alive(loop))
+      !alive(loop) || (mode == IOM_RUN_ONCE && loop->ran != ran))
     return 0;
+  loop->now = iom__now_ns();
   return iom__timers_timeout(loop);
 }
 
 static int iterate(iom_loop *loop, iom_run_mode mode) {
+  uint64_t ran = loop->ran;
+  loop->timer_limit = loop->timer_seq;
   loop->now = iom__now_ns();
   iom__timers_run(loop);
   run_deferred(loop);
-  int timeout = wait_timeout(loop, mode);
+  int timeout = wait_timeout(loop, mode, ran);
   if (timeout != 0)
     loop->waits++;
   int nready = iom_selector_select(loop->sel, timeout, loop->ready,
                                    IOM__READY_MAX);
   if (nready < 0)
     return nready;
-  iom__io_dispatch(loop, nready);
   loop->now = iom__now_ns();
+  iom__io_dispatch(loop, nready);
   iom__timers_run(loop);
   loop->iterations++;
   return 0;

@@ -37,6 +37,7 @@ struct iom_timer {
 struct iom_signal {
   iom_loop *loop;
   int signo;                     /* 0 when stopped */
+  atomic_int caught;             /* set by the handler, taken by dispatch */
   iom_signal *next_global;       /* the process-wide list for signo */
   iom_signal *prev, *next;       /* this loop's started watchers */
   iom_signal_cb cb;
@@ -68,7 +69,6 @@ typedef struct iom__pending {
 /* Signal numbers 1..64 (NSIG is not POSIX; Linux has 64 signals, the BSDs
  * fewer). */
 #define IOM__NSIG 65
-#define IOM__SIGWORDS ((IOM__NSIG + 63) / 64)
 
 struct iom_loop {
   iom_selector *sel;
@@ -84,6 +84,8 @@ struct iom_loop {
   iom_timer **heap;  /* min-heap on (deadline, seq) */
   int nheap, heap_cap, ntimers;
   uint64_t timer_seq;
+  uint64_t timer_limit; /* timers started from this seq on wait a turn */
+  uint64_t ran;         /* timer and deferred callbacks run so far */
 
   iom__defer deferred; /* sentinel of the queue */
   iom__defer *defer_free;
@@ -97,7 +99,6 @@ struct iom_loop {
   iom_async *async_cursor;   /* the next async dispatch will visit */
   iom_signal signals;    /* sentinel of this loop's started watchers */
   iom_signal *signal_cursor; /* the next watcher dispatch will visit */
-  _Atomic uint64_t sig_pending[IOM__SIGWORDS];
 
   void *ext[IOM__EXT_COUNT];
   void (*ext_fini[IOM__EXT_COUNT])(void *ext);
@@ -112,7 +113,8 @@ void iom__io_fini(iom_io *io);
 /* Run the ready io callbacks of one wait. */
 void iom__io_dispatch(iom_loop *loop, int nready);
 
-/* Timers (timer.c). */
+/* Timers (timer.c): run the timers due by loop->now that were started
+ * before this iteration (seq < loop->timer_limit). */
 void iom__timers_run(iom_loop *loop);
 /* Milliseconds until the next timer is due (rounded up), or -1 if none. */
 int iom__timers_timeout(const iom_loop *loop);

@@ -2,9 +2,11 @@
  *
  * A process has one disposition per signal, and loops may live on several
  * threads, so the watchers of each signal are kept in one process-wide list.
- * The handler, which may run on any thread, walks that list, marks the
- * signal pending on each watcher's loop and wakes it (iom__wake: one write,
- * async-signal-safe); the loop then runs the callbacks on its own thread.
+ * The handler, which may run on any thread, walks that list, marks each
+ * watcher caught and wakes its loop (iom__wake: one write, async-signal-
+ * safe); the loop then calls the caught watchers on its own thread. The mark
+ * is per watcher, and start and stop clear it, so a delivery reaches exactly
+ * the watchers that were started when the signal came, once each.
  *
  * The list is guarded by a spin lock that is taken only with every signal
  * blocked in the taking thread (and the handler runs with every signal
@@ -39,8 +41,7 @@ static void registry_unlock(void) {
 static void on_signal(int signo) {
   registry_lock();
   for (iom_signal *w = registry.watchers[signo]; w; w = w->next_global) {
-    atomic_fetch_or(&w->loop->sig_pending[signo / 64],
-                    (uint64_t)1 << (signo % 64));
+    atomic_store(&w->caught, 1);
     iom__wake(w->loop);
   }
   registry_unlock();
@@ -86,6 +87,7 @@ int iom_signal_new(iom_loop *loop, iom_signal_cb cb, void *data,
   iom_signal *w = iom__calloc(1, sizeof *w);
   if (!w)
     return -ENOMEM;
+  atomic_init(&w->caught, 0);
   w->loop = loop;
   w->cb = cb;
   w->data = data;
@@ -104,6 +106,7 @@ int iom_signal_start(iom_signal *w, int signo) {
     return err;
   iom_loop *loop = w->loop;
   w->signo = signo;
+  atomic_store(&w->caught, 0);
   w->next = &loop->signals;
   w->prev = loop->signals.prev;
   w->prev->next = w;
@@ -116,6 +119,7 @@ void iom_signal_stop(iom_signal *w) {
   if (!w->signo)
     return;
   registry_change(w, w->signo, 0);
+  atomic_store(&w->caught, 0);
   iom_loop *loop = w->loop;
   if (loop->signal_cursor == w)
     loop->signal_cursor = w->next;
@@ -133,22 +137,16 @@ void iom_signal_free(iom_signal *w) {
   iom__free(w);
 }
 
-/* Run the watchers of every signal caught since the last call. A callback
- * may stop or free any watcher: the cursor lives in the loop, and stopping
- * the watcher it points at moves it on. */
+/* Call the watchers caught since the last call, once each. A callback may
+ * stop, free or start any watcher: the cursor lives in the loop, stopping
+ * the watcher it points at moves it on, and a watcher started (or restarted)
+ * meanwhile is not caught. */
 void iom__signals_dispatch(iom_loop *loop) {
-  for (int word = 0; word < IOM__SIGWORDS; word++) {
-    uint64_t bits = atomic_exchange(&loop->sig_pending[word], 0);
-    while (bits) {
-      int signo = word * 64 + __builtin_ctzll(bits);
-      bits &= bits - 1;
-      loop->signal_cursor = loop->signals.next;
-      while (loop->signal_cursor != &loop->signals) {
-        iom_signal *w = loop->signal_cursor;
-        loop->signal_cursor = w->next;
-        if (w->signo == signo)
-          w->cb(w, signo, w->data);
-      }
-    }
+  loop->signal_cursor = loop->signals.next;
+  while (loop->signal_cursor != &loop->signals) {
+    iom_signal *w = loop->signal_cursor;
+    loop->signal_cursor = w->next;
+    if (atomic_exchange(&w->caught, 0))
+      w->cb(w, w->signo, w->data);
   }
 }

@@ -131,14 +131,13 @@ static uint64_t next_tick(const iom_timer *t, uint64_t now) {
   return add_sat(next, missed * t->repeat);
 }
 
-/* Run the timers due by the loop's clock. Timers started while this runs
- * (seq >= limit) wait for the next call, so a timer restarted with timeout 0
- * from its own callback cannot hold the loop here. */
+/* Run the timers due by the loop's clock. Timers started during this
+ * iteration (seq >= timer_limit) wait for the next one, so a timer restarted
+ * with timeout 0 from its own callback runs once per iteration. */
 void iom__timers_run(iom_loop *loop) {
-  uint64_t limit = loop->timer_seq;
   while (loop->nheap > 0) {
     iom_timer *t = loop->heap[0];
-    if (t->deadline > loop->now || t->seq >= limit)
+    if (t->deadline > loop->now || t->seq >= loop->timer_limit)
       break;
     loop->lag_last = loop->now - t->deadline;
     if (loop->lag_last > loop->lag_max)
@@ -151,6 +150,7 @@ void iom__timers_run(iom_loop *loop) {
       heap_remove(loop, t);
       loop->active--;
     }
+    loop->ran++;
     t->cb(t, t->data);
   }
 }
