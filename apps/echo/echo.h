@@ -33,10 +33,12 @@ typedef struct echo_model {
 /* --upper in place; `on` says whether to do anything. */
 void echo_transform(char *buf, size_t len, int on);
 
-/* Stop requests (SIGINT, SIGTERM) for the models written with raw system
- * calls. echo_catch_stop() installs a handler without SA_RESTART, so a
- * blocked call returns EINTR; the handler sets echo_stopping and makes
- * echo_stop_fd readable, so a multiplexing model can wait for it too. */
+/* Stop requests (SIGINT, SIGTERM). main.c calls echo_catch_stop() before
+ * run(): it installs a handler without SA_RESTART, so a blocked call returns
+ * EINTR; the handler sets echo_stopping and makes echo_stop_fd readable, so
+ * a multiplexing model can wait for it too. Calling it again does nothing.
+ * A model that takes the signals another way must check echo_stopping once
+ * its own way is in place (a signal may have come before). */
 extern volatile sig_atomic_t echo_stopping;
 extern int echo_stop_fd;
 int echo_catch_stop(void);

@@ -62,6 +62,8 @@ static void on_stop(int sig) {
 }
 
 int echo_catch_stop(void) {
+  if (echo_stop_fd >= 0)
+    return 0; /* already caught (main.c does it before printing the port) */
   int p[2];
   if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
     return -errno;
@@ -218,6 +220,12 @@ int main(int argc, char **argv) {
   int fd = open_listener(&o);
   if (fd < 0)
     return 1;
+  /* Catch stop requests before saying where we listen: a script that reads
+   * the port and sends SIGTERM at once must get a clean exit. Models that
+   * take signals their own way replace this handler. */
+  int err = echo_catch_stop();
+  if (err < 0)
+    return echo_fail("signals", err);
   if (o.port == 0) {
     printf("%d\n", bound_port(fd));
     fflush(stdout);

@@ -119,6 +119,8 @@ static int setup(reactor *r) {
       (err = iom_signal_start(r->sigint, SIGINT)) < 0 ||
       (err = iom_signal_start(r->sigterm, SIGTERM)) < 0)
     return echo_fail("signals", err);
+  if (echo_stopping) /* a stop came before the watchers were in place */
+    iom_loop_stop(r->loop);
   return 0;
 }
 
