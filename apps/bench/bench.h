@@ -5,4 +5,8 @@
 /* `iomux-bench selector`: the cost of one wake-up against registered fds. */
 int bench_selector(int argc, char **argv);
 
+/* `iomux-bench load`: closed-loop load on an echo server, every byte
+ * checked; throughput, latency, errors, and the server's CPU and memory. */
+int bench_load(int argc, char **argv);
+
 #endif

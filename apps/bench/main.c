@@ -12,6 +12,8 @@ static const struct {
 } modes[] = {
     {"selector", bench_selector,
      "ns per wake-up with N idle fds registered, per backend"},
+    {"load", bench_load,
+     "closed-loop load on an echo server: msg/s, latency, server CPU"},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 

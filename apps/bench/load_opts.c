@@ -1,0 +1,180 @@
+/* iomux-bench load: options, and where to connect.
+ *
+ * The target must be a loopback address (127.0.0.0/8, ::1) unless
+ * --allow-remote says otherwise: a load generator pointed at someone else's
+ * machine by a typo is a denial-of-service tool. */
+#define _GNU_SOURCE
+#include "load.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CONNS 1000000
+#define MAX_SIZE (1 << 20)
+#define MAX_IN_FLIGHT (64 << 20) /* bytes in flight per connection */
+
+static void usage(FILE *to) {
+  fprintf(to,
+      "usage: iomux-bench load --port P [--host H] [--conns N] [--size B]\n"
+      "         [--pipeline K] [--duration S] [--warmup S] [--upper]\n"
+      "         [--server-pid PID] [--json | --csv] [--allow-remote] "
+      "[--procs N]\n"
+      "\n"
+      "Closed-loop load on a TCP echo server: each connection keeps K\n"
+      "messages of B bytes in flight and sends one more whenever one has\n"
+      "come back whole. Every byte is checked. Reports messages/s, bytes/s\n"
+      "and latency over the window after the warm-up, and the errors:\n"
+      "mismatch, lost (closed or reset early), stalled (no progress for\n"
+      "2 s), connect failed. Exit status 1 if there was any.\n"
+      "\n"
+      "  --host H          server address (default 127.0.0.1; loopback "
+      "only)\n"
+      "  --port P          server port (required)\n"
+      "  --conns N         connections (default 100)\n"
+      "  --size B          message size in bytes (default 64)\n"
+      "  --pipeline K      messages in flight per connection (default 1)\n"
+      "  --duration S      measured seconds, fractions allowed (default 5)\n"
+      "  --warmup S        seconds before measuring (default 1)\n"
+      "  --upper           expect the echo uppercased (iomux-echo --upper)\n"
+      "  --server-pid PID  also report the server's CPU, wake-ups and memory\n"
+      "  --json, --csv     one JSON object, or a CSV header and row\n"
+      "  --allow-remote    allow a non-loopback address\n"
+      "  --procs N         split the connections over N processes (for\n"
+      "                    over ~10,000, or when one CPU is not enough)\n");
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_seconds(const char *s, double lo, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (*s == '\0' || *end != '\0' || !(v >= lo) || v > 86400.0)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* One option with a value; returns -1 if the value is bad. */
+static int set_value(load_opts *o, int c, const char *arg) {
+  long v = 0;
+  int bad = 0;
+  switch (c) {
+  case 'H': o->host = arg; return 0;
+  case 'd': return parse_seconds(arg, 0.001, &o->duration);
+  case 'w': return parse_seconds(arg, 0.0, &o->warmup);
+  case 'p': bad = parse_long(arg, 1, 65535, &v); o->port = (int)v; break;
+  case 'n': bad = parse_long(arg, 1, MAX_CONNS, &v); o->conns = (int)v; break;
+  case 's': bad = parse_long(arg, 1, MAX_SIZE, &v); o->size = (int)v; break;
+  case 'k': bad = parse_long(arg, 1, 65536, &v); o->pipeline = (int)v; break;
+  case 'P': bad = parse_long(arg, 1, LOAD_MAX_PROCS, &v); o->procs = (int)v;
+    break;
+  case 'S': bad = parse_long(arg, 1, 1L << 30, &v); o->server_pid = (int)v;
+    break;
+  }
+  return bad;
+}
+
+static int is_loopback(const struct sockaddr_storage *ss) {
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(a))
+    return a->s6_addr[12] == 127;
+  return IN6_IS_ADDR_LOOPBACK(a);
+}
+
+/* Resolve host:port once, here, and check it is allowed. */
+static int resolve(load_opts *o) {
+  char service[8];
+  snprintf(service, sizeof service, "%d", o->port);
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+  int rc = getaddrinfo(o->host, service, &hints, &ai);
+  if (rc != 0) {
+    fprintf(stderr, "iomux-bench load: %s: %s\n", o->host, gai_strerror(rc));
+    return 2;
+  }
+  memcpy(&o->addr, ai->ai_addr, ai->ai_addrlen);
+  o->addrlen = ai->ai_addrlen;
+  freeaddrinfo(ai);
+  if (!o->allow_remote && !is_loopback(&o->addr)) {
+    fprintf(stderr, "iomux-bench load: refusing to load %s: not a loopback "
+            "address (127.0.0.0/8, ::1); load aimed at another machine by "
+            "mistake is an attack on it. If it is yours: --allow-remote\n",
+            o->host);
+    return 2;
+  }
+  return -1;
+}
+
+static int check(load_opts *o) {
+  const char *why = NULL;
+  if (!o->port)
+    why = "--port is required";
+  else if (o->procs > o->conns)
+    why = "--procs must not exceed --conns";
+  else if ((long)o->size * o->pipeline > MAX_IN_FLIGHT)
+    why = "--size times --pipeline must stay within 64 MiB";
+  if (why) {
+    fprintf(stderr, "iomux-bench load: %s\n", why);
+    usage(stderr);
+    return 2;
+  }
+  return resolve(o);
+}
+
+int load_parse(int argc, char **argv, load_opts *o) {
+  static const struct option longs[] = {
+      {"host", required_argument, 0, 'H'},
+      {"port", required_argument, 0, 'p'},
+      {"conns", required_argument, 0, 'n'},
+      {"size", required_argument, 0, 's'},
+      {"pipeline", required_argument, 0, 'k'},
+      {"duration", required_argument, 0, 'd'},
+      {"warmup", required_argument, 0, 'w'},
+      {"upper", no_argument, 0, 'u'},
+      {"server-pid", required_argument, 0, 'S'},
+      {"json", no_argument, 0, 'j'},
+      {"csv", no_argument, 0, 'c'},
+      {"allow-remote", no_argument, 0, 'r'},
+      {"procs", required_argument, 0, 'P'},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  *o = (load_opts){.host = "127.0.0.1", .conns = 100, .size = 64,
+                   .pipeline = 1, .procs = 1, .duration = 5, .warmup = 1};
+  int c, i;
+  while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
+    switch (c) {
+    case 'u': o->upper = 1; break;
+    case 'j': o->format = LOAD_JSON; break;
+    case 'c': o->format = LOAD_CSV; break;
+    case 'r': o->allow_remote = 1; break;
+    case 'h': usage(stdout); return 0;
+    case '?': usage(stderr); return 2;
+    default:
+      if (set_value(o, c, optarg) < 0) {
+        fprintf(stderr, "iomux-bench load: bad value for --%s: '%s'\n",
+                longs[i].name, optarg);
+        return 2;
+      }
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "iomux-bench load: unexpected argument '%s'\n",
+            argv[optind]);
+    return 2;
+  }
+  return check(o);
+}

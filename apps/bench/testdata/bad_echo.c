@@ -1,0 +1,165 @@
+/* bad_echo: an echo server that breaks on purpose, for the bench.load test.
+ *
+ * It echoes every connection faithfully except the first one accepted,
+ * which, once it has sent --after bytes (default 1000):
+ *   flip   gets byte number N echoed with one bit changed, then the rest;
+ *   stall  is neither read nor written again (but stays open);
+ *   close  is closed;
+ *   ok     nothing: a correct echo server.
+ * Written with poll() and blocking writes, on purpose without iomux: the
+ * server that tests the load generator must not share its code.
+ *
+ * usage: bad_echo --mode ok|flip|stall|close [--after N] [--port P]
+ * Listens on 127.0.0.1; port 0 (the default) prints the chosen one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 256
+
+enum mode { OK, FLIP, STALL, CLOSE };
+
+typedef struct client {
+  int fd;
+  long seen;  /* bytes received so far */
+  int victim; /* the first connection: the one that is broken */
+  int stalled;
+} client;
+
+static client clients[MAX_CLIENTS];
+static int nclients, accepted;
+static enum mode mode;
+static long after = 1000;
+
+static int write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static void drop(int i) {
+  close(clients[i].fd);
+  clients[i] = clients[--nclients];
+}
+
+/* Echo what came in, breaking the victim. Returns -1 to drop the client. */
+static int serve(client *c, char *buf, long n) {
+  long seen = c->seen, cut = after - seen; /* victim's bytes left before */
+  c->seen += n;
+  if (!c->victim || mode == OK || cut >= n)
+    return write_all(c->fd, buf, (size_t)n);
+  if (mode == FLIP) {
+    if (cut >= 0)
+      buf[cut] ^= 0x01;
+    return write_all(c->fd, buf, (size_t)n);
+  }
+  if (cut > 0 && write_all(c->fd, buf, (size_t)cut) < 0)
+    return -1;
+  if (mode == CLOSE)
+    return -1;
+  c->stalled = 1;
+  return 0;
+}
+
+/* By fd, not by index: drop() moves clients around. */
+static void on_readable(int fd) {
+  static char buf[65536];
+  for (int i = 0; i < nclients; i++) {
+    if (clients[i].fd != fd)
+      continue;
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0 || serve(&clients[i], buf, n) < 0)
+      drop(i);
+    return;
+  }
+}
+
+static void on_accept(int lfd) {
+  int fd = accept(lfd, NULL, NULL);
+  if (fd < 0)
+    return;
+  if (nclients == MAX_CLIENTS) {
+    close(fd);
+    return;
+  }
+  clients[nclients++] = (client){.fd = fd, .victim = accepted++ == 0};
+}
+
+static void run(int lfd) {
+  struct pollfd pfd[MAX_CLIENTS + 1];
+  int who[MAX_CLIENTS + 1];
+  for (;;) {
+    int n = 0;
+    pfd[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
+    for (int i = 0; i < nclients; i++)
+      if (!clients[i].stalled) {
+        who[n] = clients[i].fd;
+        pfd[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+      }
+    if (poll(pfd, (nfds_t)n, -1) < 0 && errno != EINTR)
+      return;
+    for (int k = 1; k < n; k++)
+      if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
+        on_readable(who[k]);
+    if (pfd[0].revents & POLLIN)
+      on_accept(lfd);
+  }
+}
+
+static int parse(int argc, char **argv, int *port) {
+  static const char *const names[] = {"ok", "flip", "stall", "close"};
+  int have_mode = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--port") == 0) {
+      *port = atoi(argv[i + 1]);
+    } else if (strcmp(argv[i], "--after") == 0) {
+      after = atol(argv[i + 1]);
+    } else if (strcmp(argv[i], "--mode") == 0) {
+      for (int m = 0; m < 4; m++)
+        if (strcmp(argv[i + 1], names[m]) == 0)
+          mode = (enum mode)m, have_mode = 1;
+    }
+  }
+  if (have_mode && argc % 2 == 1)
+    return 0;
+  fprintf(stderr, "usage: bad_echo --mode ok|flip|stall|close [--after N] "
+                  "[--port P]\n");
+  return -1;
+}
+
+int main(int argc, char **argv) {
+  int port = 0, one = 1;
+  if (parse(argc, argv, &port) < 0)
+    return 2;
+  signal(SIGPIPE, SIG_IGN);
+  struct sockaddr_in addr = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+      bind(lfd, (struct sockaddr *)&addr, sizeof addr) || listen(lfd, 128) ||
+      getsockname(lfd, (struct sockaddr *)&addr, &len)) {
+    perror("bad_echo: listen");
+    return 1;
+  }
+  printf("%d\n", ntohs(addr.sin_port));
+  fflush(stdout);
+  run(lfd);
+  return 1;
+}
