@@ -1,0 +1,281 @@
+/* nonblocking: every socket O_NONBLOCK, one thread, busy polling.
+ *
+ * What it shows: non-blocking I/O without any readiness API. Every socket is
+ * put in O_NONBLOCK mode, so accept/recv/send never sleep: when there is
+ * nothing to do they fail at once with EAGAIN. One thread loops forever over
+ * the listening socket and every connection, trying each in turn. Phase 1
+ * (waiting for data) is therefore not a wait at all but this loop asking
+ * every socket again and again; phase 2 (the copy) still happens inside a
+ * recv() that returns data, synchronously, with the thread blocked for the
+ * copy.
+ *
+ * It works, for any number of clients, on one thread. But it never sleeps:
+ * with no clients at all it spins on accept() -> EAGAIN and takes a whole
+ * CPU (watch it in `top`; the lab measures it), and each pass costs a
+ * system call per connection whether or not anything happened. select, poll
+ * and epoll exist to let the kernel say which sockets are ready instead.
+ *
+ * Pitfalls handled here:
+ *   - accepted sockets do not inherit O_NONBLOCK from the listening socket
+ *     on Linux: accept_clients() sets it on each one;
+ *   - partial send() and EAGAIN on send: what the kernel will not take now
+ *     is kept in the connection's pending output (conn_write()) and retried
+ *     on each pass before anything new is read (conn_flush()), so the order
+ *     of bytes is kept;
+ *   - a client that sends and never reads: while its pending output is
+ *     above ECHO_MAX_PENDING we stop calling recv() on it (serve_pass()),
+ *     so its data waits in the kernel (which, its buffer full, makes the
+ *     client's own send() block) and our memory stays bounded while the
+ *     others are served;
+ *   - SIGPIPE: send(..., MSG_NOSIGNAL); a reset or any other error closes
+ *     that connection only;
+ *   - half-close: recv() returning 0 marks the connection; it is closed
+ *     once everything it sent has been echoed;
+ *   - EMFILE/ENFILE: the waiting connection would make every accept() fail
+ *     again, so accepting pauses for 100 ms (the loop still serves the
+ *     others); connections over --max-conns are closed at once;
+ *   - stop: echo_stopping is checked on every pass; everything is closed
+ *     and freed before run() returns 0.
+ *
+ * What it skips: any way to sleep until something happens (that would be
+ * another model), and fairness beyond one recv() per connection per pass.
+ *
+ * Try it:  iomux-echo --model nonblocking --port 7000 &  nc 127.0.0.1 7000
+ *          (and `top`: one CPU at 100% even while nobody is connected)
+ */
+#include "echo.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct conn {
+  int fd;
+  int eof;   /* the client shut down its side: close once out is empty */
+  char *out; /* echo the kernel has not taken yet: out[off..len) */
+  size_t off, len, cap;
+} conn;
+
+typedef struct server {
+  const echo_opts *opts;
+  int listen_fd;
+  conn **conns; /* allocated as clients come, freed as they leave */
+  int nconns, cap;
+  struct timespec accept_after; /* after EMFILE: not before this time */
+  char buf[65536];              /* every recv() lands here first */
+} server;
+
+static int set_nonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/* EAGAIN: nothing to do on this socket now; EINTR: a signal, and the loop
+ * checks echo_stopping on its next pass anyway. Either way: next pass. */
+static int try_later(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+/* ---- one connection ----------------------------------------------------- */
+
+/* One send() of what the kernel will take now: bytes sent, 0 on EAGAIN, -1
+ * when the client is gone (EPIPE, ECONNRESET, ...). */
+static ssize_t send_some(int fd, const char *data, size_t len) {
+  ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+  if (n < 0)
+    return try_later(errno) ? 0 : -1;
+  return n;
+}
+
+/* Append to the pending output, growing it as needed. */
+static int conn_queue(conn *c, const char *data, size_t len) {
+  if (c->off > 0) { /* move what is left to the front first */
+    memmove(c->out, c->out + c->off, c->len - c->off);
+    c->len -= c->off;
+    c->off = 0;
+  }
+  if (c->len + len > c->cap) {
+    size_t cap = c->cap ? c->cap : 16384;
+    while (cap < c->len + len)
+      cap *= 2;
+    char *out = realloc(c->out, cap);
+    if (!out)
+      return -1;
+    c->out = out;
+    c->cap = cap;
+  }
+  memcpy(c->out + c->len, data, len);
+  c->len += len;
+  return 0;
+}
+
+/* Echo data: straight to the kernel if nothing is pending (the common
+ * case, no extra copy), and whatever it refuses goes behind the pending output. */
+static int conn_write(conn *c, const char *data, size_t len) {
+  if (c->off == c->len) {
+    ssize_t n = send_some(c->fd, data, len);
+    if (n < 0)
+      return -1;
+    data += n;
+    len -= (size_t)n;
+  }
+  return len > 0 ? conn_queue(c, data, len) : 0;
+}
+
+/* Retry the pending output. Once drained its memory is freed: an idle
+ * connection costs only its struct. */
+static int conn_flush(conn *c) {
+  if (c->off == c->len)
+    return 0;
+  ssize_t n = send_some(c->fd, c->out + c->off, c->len - c->off);
+  if (n < 0)
+    return -1;
+  c->off += (size_t)n;
+  if (c->off == c->len) {
+    free(c->out);
+    c->out = NULL;
+    c->off = c->len = c->cap = 0;
+  }
+  return 0;
+}
+
+static int conn_read(server *s, conn *c) {
+  ssize_t n = recv(c->fd, s->buf, sizeof s->buf, 0); /* never waits */
+  if (n < 0)
+    return try_later(errno) ? 0 : -1; /* EAGAIN: nothing yet, next pass */
+  if (n == 0) {
+    c->eof = 1; /* the client shut down its side; it may still read */
+    return 0;
+  }
+  echo_transform(s->buf, (size_t)n, s->opts->upper);
+  return conn_write(c, s->buf, (size_t)n);
+}
+
+/* One pass over one client. Returns 1 when it is finished: gone, failed,
+ * or shut down with everything echoed. */
+static int serve_pass(server *s, conn *c) {
+  if (conn_flush(c) < 0)
+    return 1;
+  /* Back-pressure: a client that does not read gets no more recv() calls
+   * until its echo drains; its bytes wait in the kernel, not in our heap. */
+  if (!c->eof && c->len - c->off <= ECHO_MAX_PENDING && conn_read(s, c) < 0)
+    return 1;
+  return c->eof && c->off == c->len;
+}
+
+/* ---- the connection table ----------------------------------------------- */
+
+static int add_conn(server *s, int fd) {
+  if (s->nconns == s->cap) {
+    int cap = s->cap ? 2 * s->cap : 16;
+    conn **conns = realloc(s->conns, (size_t)cap * sizeof *conns);
+    if (!conns)
+      return -1;
+    s->conns = conns;
+    s->cap = cap;
+  }
+  conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return -1;
+  c->fd = fd;
+  s->conns[s->nconns++] = c;
+  return 0;
+}
+
+/* Close conns[i]; the last connection moves into slot i. */
+static void close_conn(server *s, int i) {
+  conn *c = s->conns[i];
+  close(c->fd);
+  free(c->out);
+  free(c);
+  s->conns[i] = s->conns[--s->nconns];
+}
+
+static int time_before(const struct timespec *a, const struct timespec *b) {
+  return a->tv_sec < b->tv_sec ||
+         (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* accept() failed with err: returns 0 to go on, or -err if the listening
+ * socket itself is unusable. */
+static int accept_failed(server *s, int err, const struct timespec *now) {
+  switch (err) {
+  case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+    /* Out of descriptors or memory. The connection stays in the backlog,
+     * so every accept() would fail again at once: pause accepting. */
+    s->accept_after = *now;
+    s->accept_after.tv_nsec += 100 * 1000 * 1000;
+    if (s->accept_after.tv_nsec >= 1000 * 1000 * 1000) {
+      s->accept_after.tv_sec++;
+      s->accept_after.tv_nsec -= 1000 * 1000 * 1000;
+    }
+    return 0;
+  case EBADF: case EINVAL: case ENOTSOCK: case EFAULT:
+    return -err;
+  default:
+    /* EAGAIN: nobody waiting. EINTR, ECONNABORTED and the new connection's
+     * network errors that Linux reports from accept: next pass. */
+    return 0;
+  }
+}
+
+/* Take every client waiting in the backlog. Returns 0 or -errno. */
+static int accept_clients(server *s) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  if (time_before(&now, &s->accept_after))
+    return 0; /* paused after EMFILE */
+  for (;;) {
+    int fd = accept(s->listen_fd, NULL, NULL); /* never waits */
+    if (fd < 0)
+      return accept_failed(s, errno, &now);
+    /* Linux: an accepted socket does not inherit O_NONBLOCK. */
+    if (s->nconns >= s->opts->max_conns || set_nonblocking(fd) < 0 ||
+        add_conn(s, fd) < 0)
+      close(fd);
+  }
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static int run(const echo_opts *opts, int listen_fd) {
+  int err = echo_catch_stop();
+  if (err < 0)
+    return echo_fail("signals", err);
+  server *s = calloc(1, sizeof *s);
+  if (!s)
+    return echo_fail("start", -ENOMEM);
+  s->opts = opts;
+  s->listen_fd = listen_fd;
+  int status = 0;
+  if (set_nonblocking(listen_fd) < 0)
+    status = echo_fail("listen", -errno);
+  while (!echo_stopping && status == 0) { /* no wait anywhere: it spins */
+    if ((err = accept_clients(s)) < 0)
+      status = echo_fail("accept", err);
+    for (int i = 0; i < s->nconns;) {
+      if (serve_pass(s, s->conns[i]))
+        close_conn(s, i); /* slot i now holds the last one: do it next */
+      else
+        i++;
+    }
+  }
+  while (s->nconns > 0)
+    close_conn(s, s->nconns - 1);
+  free(s->conns);
+  free(s);
+  return status;
+}
+
+static const echo_model model = {
+    .name = "nonblocking",
+    .rank = 40,
+    .run = run,
+    .waits = "retries every socket on EAGAIN: busy polling, burns a CPU",
+    .copies = "blocked in the recv/send that succeeds; EAGAIN otherwise",
+};
+ECHO_REGISTER(model)
