@@ -197,16 +197,14 @@ static void check_high(iom_stream *s) {
   }
 }
 
-/* Send directly when nothing is queued. Returns the bytes taken (0 when the
- * kernel refused or the queue must be kept in order), or -1 if the stream
- * failed. */
-static ssize_t send_now(iom_stream *s, const void *buf, size_t len) {
-  if (s->head || s->connecting)
-    return 0;
+/* sendmsg, never raising SIGPIPE. Returns the bytes the kernel took (0 when
+ * it is full), or -1 once the stream has failed. */
+static ssize_t send_iov(iom_stream *s, struct iovec *iov, int n) {
+  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
   for (;;) {
-    ssize_t n = send(s->io.fd, buf, len, MSG_NOSIGNAL);
-    if (n >= 0)
-      return n;
+    ssize_t w = sendmsg(s->io.fd, &msg, MSG_NOSIGNAL);
+    if (w >= 0)
+      return w;
     if (errno == EINTR)
       continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -214,6 +212,15 @@ static ssize_t send_now(iom_stream *s, const void *buf, size_t len) {
     iom__stream_fail(s, -errno);
     return -1;
   }
+}
+
+/* Send directly when nothing is queued (else the bytes must queue behind,
+ * for order). Returns the bytes taken, or -1 once the stream has failed. */
+static ssize_t send_now(iom_stream *s, const void *buf, size_t len) {
+  if (s->head || s->connecting)
+    return 0;
+  struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+  return send_iov(s, &iov, 1);
 }
 
 static int writable_state(const iom_stream *s) {
@@ -311,16 +318,9 @@ static int flush_queue(iom_stream *s, iom__chunk **done) {
       iov[n].iov_len = c->len - c->off;
       total += iov[n].iov_len;
     }
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    ssize_t w = sendmsg(s->io.fd, &msg, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return 0;
-      iom__stream_fail(s, -errno);
-      return -1;
-    }
+    ssize_t w = send_iov(s, iov, n);
+    if (w <= 0)
+      return (int)w;
     consume(s, (size_t)w, done);
     if ((size_t)w < total)
       return 0;
