@@ -16,7 +16,9 @@
  *
  * The price of edges is that we must remember what the kernel told us once.
  * Each client keeps two flags: readable (an EPOLLIN edge came and recv() has
- * not said EAGAIN since) and writable (likewise for EPOLLOUT and send()).
+ * not said EAGAIN since), and its queue's `full`, the other way round (a
+ * send() said EAGAIN and no EPOLLOUT edge has come since: the queue sets
+ * it, note_event clears it).
  *
  * The classic ET pitfalls, and this file's answers:
  *   - the lost edge: read only part of what is there and no new report
@@ -32,15 +34,16 @@
  *     so new events are still collected every round, the others get their
  *     turn, and no edge is lost: the flag remembers it.
  *   - the paused client: a client that sends and never reads has its queue
- *     above ECHO_MAX_PENDING, so we stop reading it (wants_read) and it
- *     leaves the ready list, keeping its readable flag: the edge for the
- *     bytes still in its socket has passed and will not come again. The
+ *     above ECHO_MAX_PENDING, so we stop reading it (echo_queue_wants_read)
+ *     and it leaves the ready list, keeping its readable flag: the edge for
+ *     the bytes still in its socket has passed and will not come again. The
  *     EPOLLOUT edge that lets its queue drain puts it back on the ready
  *     list (note_event), and serve() reads again from the remembered flag.
  *   - the owed EPOLLOUT edge: one comes only after send() has met a full
- *     socket. serve() ends with flush() whenever output waits and the socket
- *     is writable, so either the queue is empty or send() has said EAGAIN
- *     and the next edge is owed to us.
+ *     socket. A read step sends once and queues what a partial send() left,
+ *     so serve() ends with echo_queue_flush() whenever output waits and the
+ *     socket is not known to be full: either the queue is empty or send()
+ *     has said EAGAIN and the next edge is owed to us.
  *   - the listener is edge-triggered too: accept() runs until EAGAIN, but at
  *     most ACCEPT_BATCH per round; accept_ready remembers the rest.
  * And the pitfalls every multiplexing model shares:
@@ -49,10 +52,9 @@
  *   - EPOLLRDHUP (the client half-closed) and EPOLLHUP/EPOLLERR count as
  *     readable, and the latter two as writable, so recv()/send() meet the
  *     EOF or the error (note_event);
- *   - partial send(): the rest is queued (read_and_echo, flush);
- *   - half-close: recv() returns 0; we stop reading, send what is queued,
- *     then close (serve);
- *   - SIGPIPE: send(..., MSG_NOSIGNAL). A reset or EPIPE ends that client;
+ *   - partial send(), half-close (stop reading, send what is queued, then
+ *     close), SIGPIPE, and the order and bound of the queue: echo_queue.c,
+ *     shared by every non-blocking model (the read step and flush in serve);
  *   - accept() at the fd limit (EMFILE): stop accepting until a client
  *     closes or 100 ms pass; accept_ready still says connections wait;
  *   - SIGINT/SIGTERM: the stop pipe is registered, so a stop wakes the wait;
@@ -67,19 +69,18 @@
  */
 #define _GNU_SOURCE /* accept4, EPOLLRDHUP */
 #include "echo.h"
+#include "echo_queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define READ_SIZE (16 * 1024)
+#define READ_SIZE (16 * 1024) /* one recv(); QUOTA allows several a round */
 #define QUOTA (64 * 1024) /* read per client per round, then the others */
-#define QUEUE_MAX (ECHO_MAX_PENDING + READ_SIZE)
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100
 #define MAX_EVENTS 256 /* per epoll_wait(); the kernel keeps the rest */
@@ -87,12 +88,10 @@
 /* One client: created at accept, freed at close. */
 typedef struct conn {
   int fd;
-  int eof;      /* the client shut down its sending side: read no more */
   int readable; /* EPOLLIN edge seen, recv() has not said EAGAIN since */
-  int writable; /* EPOLLOUT edge seen, send() has not said EAGAIN since */
   int on_ready; /* linked in the server's ready list */
-  char *out;    /* bytes to echo that the kernel has not taken: [head, len) */
-  size_t head, len, cap;
+  echo_queue q; /* its output, EOF, and q.full: send() said EAGAIN and no
+                 * EPOLLOUT edge has come since (a new socket has room) */
   struct conn *ready_next;    /* the ready list */
   struct conn *next, **pprev; /* every client, to close them all on stop */
 } conn;
@@ -105,6 +104,7 @@ typedef struct server {
   conn *ready, **ready_tail; /* clients with work left, served in order */
   int accept_ready;       /* listener edge seen, accept() has not said EAGAIN */
   long long paused_until; /* accept paused (EMFILE) until then; 0: not */
+  char in[READ_SIZE];     /* every recv() lands here: one thread, one buffer */
 } server;
 
 /* epoll hands data.ptr back untouched: a client's points at its conn, the
@@ -117,93 +117,8 @@ static long long now_ms(void) {
   return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/* ---- one client's bytes: the same few functions in every model file, ----
- * ---- plus the two flags that edge triggering needs                    ---- */
-
-static size_t pending(const conn *c) { return c->len - c->head; }
-
-/* Reading stops above the mark and after EOF. */
-static int wants_read(const conn *c) {
-  return !c->eof && pending(c) <= ECHO_MAX_PENDING;
-}
-
-/* EAGAIN: the socket is drained (or full); only a new edge changes that.
- * EINTR is not EAGAIN: the state is unknown, so the call is retried. */
+/* EAGAIN: no connection waits; only a new edge changes that. */
 static int at_eagain(void) { return errno == EAGAIN || errno == EWOULDBLOCK; }
-
-/* Keep what the kernel would not take yet, after what already waits. Only
- * called after a read, and reads happen only while wants_read(), so the
- * queue never holds more than QUEUE_MAX bytes. */
-static int queue(conn *c, const char *p, size_t n) {
-  if (n == 0)
-    return 0;
-  if (c->len + n > c->cap && c->head > 0) { /* slide the rest to the front */
-    memmove(c->out, c->out + c->head, pending(c));
-    c->len -= c->head;
-    c->head = 0;
-  }
-  if (c->len + n > c->cap) {
-    size_t cap = c->cap ? c->cap : READ_SIZE;
-    while (cap < c->len + n)
-      cap *= 2;
-    cap = cap < QUEUE_MAX ? cap : QUEUE_MAX;
-    char *out = realloc(c->out, cap);
-    if (!out)
-      return -1;
-    c->out = out;
-    c->cap = cap;
-  }
-  memcpy(c->out + c->len, p, n);
-  c->len += n;
-  return 0;
-}
-
-/* Phase 2, outbound: send what is queued until done or EAGAIN. Returns -1
- * when the client is gone. */
-static int flush(conn *c) {
-  while (pending(c) > 0) {
-    ssize_t n = send(c->fd, c->out + c->head, pending(c), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && at_eagain()) {
-      c->writable = 0; /* full: the next EPOLLOUT edge is owed to us */
-      return 0;
-    }
-    if (n < 0)
-      return -1; /* EPIPE, ECONNRESET: it left */
-    c->head += (size_t)n;
-  }
-  free(c->out); /* drained: an idle client costs only its struct */
-  c->out = NULL;
-  c->head = c->len = c->cap = 0;
-  return 0;
-}
-
-/* Phase 2, inbound: one recv(), echoed at once when nothing waits before
- * it (order!) and the socket has room; the rest is queued. Returns the
- * bytes read (0 at EAGAIN, which clears readable, or EOF), -1 when the
- * client is gone. */
-static ssize_t read_and_echo(conn *c, int upper) {
-  static char buf[READ_SIZE]; /* one thread: one buffer for all clients */
-  ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-  if (n < 0 && at_eagain())
-    c->readable = 0;
-  if (n == 0)
-    c->eof = 1;
-  if (n <= 0)
-    return n == 0 || at_eagain() || errno == EINTR ? 0 : -1;
-  echo_transform(buf, (size_t)n, upper);
-  size_t sent = 0;
-  if (pending(c) == 0 && c->writable) {
-    ssize_t k = send(c->fd, buf, (size_t)n, MSG_NOSIGNAL);
-    if (k < 0 && at_eagain())
-      c->writable = 0;
-    else if (k < 0 && errno != EINTR)
-      return -1;
-    sent = k > 0 ? (size_t)k : 0;
-  }
-  return queue(c, buf + sent, (size_t)n - sent) < 0 ? -1 : n;
-}
 
 /* ---- the ready list ---- */
 
@@ -219,20 +134,26 @@ static void make_ready(server *s, conn *c) {
 /* One turn for c: flush, read at most QUOTA, flush. Returns -1 when it is
  * finished: gone, or half-closed with everything echoed. */
 static int serve(server *s, conn *c) {
-  if (c->writable && flush(c) < 0) /* a paused client resumes reading here */
+  echo_queue *q = &c->q;
+  /* Room came: send the queue (a paused client resumes reading here). */
+  if (!q->full && echo_queue_flush(q, c->fd) < 0)
     return -1;
   size_t quota = QUOTA;
-  while (c->readable && wants_read(c) && quota > 0) {
-    ssize_t n = read_and_echo(c, s->opts->upper);
+  while (c->readable && echo_queue_wants_read(q) && quota > 0) {
+    ssize_t n = echo_queue_read(q, c->fd, s->in, sizeof s->in, s->opts->upper);
     if (n < 0)
       return -1;
+    if (n == 0 && !q->eof)
+      c->readable = 0; /* EAGAIN: drained; the next EPOLLIN edge will say */
     quota -= (size_t)n < quota ? (size_t)n : quota;
   }
-  if (c->writable && flush(c) < 0) /* a partial send queued the rest */
+  /* A partial send() queued the rest: send it until done or EAGAIN, so the
+   * next EPOLLOUT edge is owed to us. */
+  if (!q->full && echo_queue_flush(q, c->fd) < 0)
     return -1;
-  if (c->eof && pending(c) == 0)
+  if (echo_queue_done(q))
     return -1;
-  if (c->readable && wants_read(c))
+  if (c->readable && echo_queue_wants_read(q))
     make_ready(s, c); /* quota spent, bytes may be left: no edge will say */
   return 0;
 }
@@ -242,7 +163,7 @@ static void drop(server *s, conn *c) {
   *c->pprev = c->next;
   if (c->next)
     c->next->pprev = c->pprev;
-  free(c->out);
+  echo_queue_free(&c->q);
   free(c);
   s->nconns--;
   s->paused_until = 0; /* an fd is free again: try accepting */
@@ -276,8 +197,7 @@ static void take(server *s, int fd) {
     close(fd);
     return;
   }
-  c->fd = fd;
-  c->writable = 1; /* a new socket has room; EAGAIN will say otherwise */
+  c->fd = fd; /* c->q.full is 0: a new socket has room */
   c->next = s->all;
   c->pprev = &s->all;
   if (s->all)
@@ -321,7 +241,7 @@ static int note_event(server *s, const struct epoll_event *ev) {
   if (ev->events & (EPOLLIN | EPOLLRDHUP | fail))
     c->readable = 1;
   if (ev->events & (EPOLLOUT | fail))
-    c->writable = 1; /* a paused client's way back to the ready list */
+    c->q.full = 0; /* room: a paused client's way back to the ready list */
   make_ready(s, c);
   return 0;
 }

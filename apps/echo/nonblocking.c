@@ -18,24 +18,24 @@
  * Pitfalls handled here:
  *   - accepted sockets do not inherit O_NONBLOCK from the listening socket
  *     on Linux: accept_clients() sets it on each one;
- *   - partial send() and EAGAIN on send: what the kernel will not take now
- *     is kept in the connection's pending output (conn_write()) and retried
- *     on each pass before anything new is read (conn_flush()), so the order
- *     of bytes is kept;
- *   - a client that sends and never reads: while its pending output is
- *     above ECHO_MAX_PENDING we stop calling recv() on it (serve_pass()),
- *     so its data waits in the kernel (which, its buffer full, makes the
- *     client's own send() block) and our memory stays bounded while the
- *     others are served;
- *   - SIGPIPE: send(..., MSG_NOSIGNAL); a reset or any other error closes
- *     that connection only;
- *   - half-close: recv() returning 0 marks the connection; it is closed
- *     once everything it sent has been echoed;
  *   - EMFILE/ENFILE: the waiting connection would make every accept() fail
  *     again, so accepting pauses for 100 ms (the loop still serves the
  *     others); connections over --max-conns are closed at once;
  *   - stop: echo_stopping is checked on every pass; everything is closed
  *     and freed before run() returns 0.
+ * And in echo_queue.c, which every non-blocking model shares (this file
+ * only decides when to use it: on every pass, for every client):
+ *   - partial send() and EAGAIN on send: what the kernel will not take now
+ *     is kept in the connection's queue and retried on each pass before
+ *     anything new is read (serve_pass()), so the order of bytes is kept;
+ *   - a client that sends and never reads: while its queue is above
+ *     ECHO_MAX_PENDING we stop calling recv() on it, so its data waits in
+ *     the kernel (which, its buffer full, makes the client's own send()
+ *     block) and our memory stays bounded while the others are served;
+ *   - SIGPIPE: send(..., MSG_NOSIGNAL); a reset or any other error closes
+ *     that connection only;
+ *   - half-close: recv() returning 0 marks the connection; it is closed
+ *     once everything it sent has been echoed.
  *
  * What it skips: any way to sleep until something happens (that would be
  * another model), and fairness beyond one recv() per connection per pass.
@@ -44,20 +44,18 @@
  *          (and `top`: one CPU at 100% even while nobody is connected)
  */
 #include "echo.h"
+#include "echo_queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 typedef struct conn {
   int fd;
-  int eof;   /* the client shut down its side: close once out is empty */
-  char *out; /* echo the kernel has not taken yet: out[off..len) */
-  size_t off, len, cap;
+  echo_queue q; /* echo the kernel has not taken yet, and EOF */
 } conn;
 
 typedef struct server {
@@ -74,97 +72,14 @@ static int set_nonblocking(int fd) {
   return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-/* EAGAIN: nothing to do on this socket now; EINTR: a signal, and the loop
- * checks echo_stopping on its next pass anyway. Either way: next pass. */
-static int try_later(int err) {
-  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
-}
-
 /* ---- one connection ----------------------------------------------------- */
 
-/* One send() of what the kernel will take now: bytes sent, 0 on EAGAIN, -1
- * when the client is gone (EPIPE, ECONNRESET, ...). */
-static ssize_t send_some(int fd, const char *data, size_t len) {
-  ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-  if (n < 0)
-    return try_later(errno) ? 0 : -1;
-  return n;
-}
-
-/* Append to the pending output, growing it as needed. */
-static int conn_queue(conn *c, const char *data, size_t len) {
-  if (c->off > 0) { /* move what is left to the front first */
-    memmove(c->out, c->out + c->off, c->len - c->off);
-    c->len -= c->off;
-    c->off = 0;
-  }
-  if (c->len + len > c->cap) {
-    size_t cap = c->cap ? c->cap : 16384;
-    while (cap < c->len + len)
-      cap *= 2;
-    char *out = realloc(c->out, cap);
-    if (!out)
-      return -1;
-    c->out = out;
-    c->cap = cap;
-  }
-  memcpy(c->out + c->len, data, len);
-  c->len += len;
-  return 0;
-}
-
-/* Echo data: straight to the kernel if nothing is pending (the common
- * case, no extra copy), and whatever it refuses goes behind the pending output. */
-static int conn_write(conn *c, const char *data, size_t len) {
-  if (c->off == c->len) {
-    ssize_t n = send_some(c->fd, data, len);
-    if (n < 0)
-      return -1;
-    data += n;
-    len -= (size_t)n;
-  }
-  return len > 0 ? conn_queue(c, data, len) : 0;
-}
-
-/* Retry the pending output. Once drained its memory is freed: an idle
- * connection costs only its struct. */
-static int conn_flush(conn *c) {
-  if (c->off == c->len)
-    return 0;
-  ssize_t n = send_some(c->fd, c->out + c->off, c->len - c->off);
-  if (n < 0)
-    return -1;
-  c->off += (size_t)n;
-  if (c->off == c->len) {
-    free(c->out);
-    c->out = NULL;
-    c->off = c->len = c->cap = 0;
-  }
-  return 0;
-}
-
-static int conn_read(server *s, conn *c) {
-  ssize_t n = recv(c->fd, s->buf, sizeof s->buf, 0); /* never waits */
-  if (n < 0)
-    return try_later(errno) ? 0 : -1; /* EAGAIN: nothing yet, next pass */
-  if (n == 0) {
-    c->eof = 1; /* the client shut down its side; it may still read */
-    return 0;
-  }
-  echo_transform(s->buf, (size_t)n, s->opts->upper);
-  return conn_write(c, s->buf, (size_t)n);
-}
-
-/* One pass over one client. Returns 1 when it is finished: gone, failed,
- * or shut down with everything echoed. */
+/* One pass over one client: send what waits, then one recv() (never
+ * waits), echoed at once. Returns 1 when it is finished: gone, failed, or
+ * shut down with everything echoed. */
 static int serve_pass(server *s, conn *c) {
-  if (conn_flush(c) < 0)
-    return 1;
-  /* Back-pressure: a client that does not read gets no more recv() calls
-   * until its echo drains; its bytes wait in the kernel, not in our heap. */
-  if (!c->eof && c->len - c->off <= ECHO_MAX_PENDING && conn_read(s, c) < 0)
-    return 1;
-  return c->eof && c->off == c->len;
+  return echo_queue_serve(&c->q, c->fd, 1, 1, s->buf, sizeof s->buf,
+                          s->opts->upper) < 0;
 }
 
 /* ---- the connection table ----------------------------------------------- */
@@ -190,7 +105,7 @@ static int add_conn(server *s, int fd) {
 static void close_conn(server *s, int i) {
   conn *c = s->conns[i];
   close(c->fd);
-  free(c->out);
+  echo_queue_free(&c->q);
   free(c);
   s->conns[i] = s->conns[--s->nconns];
 }

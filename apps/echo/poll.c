@@ -31,16 +31,14 @@
  *     once, forever: a busy loop. POLLOUT only while output waits (interest);
  *   - a client that sends and never reads: what the kernel will not take is
  *     queued; above ECHO_MAX_PENDING we stop asking for POLLIN until the
- *     queue drains (wants_read), so its memory stays bounded and the others
+ *     queue drains (interest), so its memory stays bounded and the others
  *     are served meanwhile;
  *   - POLLHUP and POLLERR come whether asked for or not: they are treated
  *     as readable and writable, so the recv()/send() that follows meets the
  *     error and the client is closed (serve_ready);
- *   - partial send(): the rest is queued and sent when the socket has room
- *     (read_and_echo, flush);
- *   - half-close: recv() returns 0 when the client shuts down its sending
- *     side; we stop reading, send what is queued, then close (serve);
- *   - SIGPIPE: send(..., MSG_NOSIGNAL). A reset or EPIPE ends that client;
+ *   - partial send(), half-close (stop reading, send what is queued, then
+ *     close), SIGPIPE, and the order and bound of the queue: echo_queue.c,
+ *     shared by every non-blocking model (echo_queue_serve);
  *   - accept() at the fd limit (EMFILE) fails while the listener stays
  *     readable: watching it would spin. Its events go to 0 until a client
  *     closes or 100 ms pass (accept_some, run_loop);
@@ -53,18 +51,17 @@
  */
 #define _GNU_SOURCE /* accept4 */
 #include "echo.h"
+#include "echo_queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define READ_SIZE (16 * 1024) /* one recv() per ready client per wake-up */
-#define QUEUE_MAX (ECHO_MAX_PENDING + READ_SIZE)
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100
 #define STOP 0       /* pfds[STOP]: the stop pipe */
@@ -75,9 +72,7 @@
 /* One client: created at accept, freed at close. */
 typedef struct conn {
   int fd;
-  int eof;   /* the client shut down its sending side: read no more */
-  char *out; /* bytes to echo that the kernel has not taken: [head, len) */
-  size_t head, len, cap;
+  echo_queue q; /* its output, and whether it has said EOF */
 } conn;
 
 typedef struct server {
@@ -86,6 +81,7 @@ typedef struct server {
   conn **conns;           /* conns[i] is the client of pfds[i] */
   nfds_t n, cap;          /* entries used, entries allocated */
   long long paused_until; /* accept paused (EMFILE) until then; 0: not */
+  char in[READ_SIZE];     /* every recv() lands here: one thread, one buffer */
 } server;
 
 static long long now_ms(void) {
@@ -94,97 +90,13 @@ static long long now_ms(void) {
   return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/* ---- one client's bytes: the same few functions in every model file ---- */
-
-static size_t pending(const conn *c) { return c->len - c->head; }
-
-/* Reading stops above the mark and after EOF; writing only while queued. */
-static int wants_read(const conn *c) {
-  return !c->eof && pending(c) <= ECHO_MAX_PENDING;
-}
-static int wants_write(const conn *c) { return pending(c) > 0; }
-
-static int would_block(void) {
-  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
-/* Keep what the kernel would not take yet, after what already waits. Only
- * called after a read, and reads happen only while wants_read(), so the
- * queue never holds more than QUEUE_MAX bytes. */
-static int queue(conn *c, const char *p, size_t n) {
-  if (n == 0)
-    return 0;
-  if (c->len + n > c->cap && c->head > 0) { /* slide the rest to the front */
-    memmove(c->out, c->out + c->head, pending(c));
-    c->len -= c->head;
-    c->head = 0;
-  }
-  if (c->len + n > c->cap) {
-    size_t cap = c->cap ? c->cap : READ_SIZE;
-    while (cap < c->len + n)
-      cap *= 2;
-    cap = cap < QUEUE_MAX ? cap : QUEUE_MAX;
-    char *out = realloc(c->out, cap);
-    if (!out)
-      return -1;
-    c->out = out;
-    c->cap = cap;
-  }
-  memcpy(c->out + c->len, p, n);
-  c->len += n;
-  return 0;
-}
-
-/* Phase 2, outbound: send what is queued until done or the socket is full.
- * Returns -1 when the client is gone. */
-static int flush(conn *c) {
-  while (pending(c) > 0) {
-    ssize_t n = send(c->fd, c->out + c->head, pending(c), MSG_NOSIGNAL);
-    if (n < 0)
-      return would_block() ? 0 : -1; /* EPIPE, ECONNRESET: it left */
-    c->head += (size_t)n;
-  }
-  free(c->out); /* drained: an idle client costs only its struct */
-  c->out = NULL;
-  c->head = c->len = c->cap = 0;
-  return 0;
-}
-
-/* Phase 2, inbound: one recv(), echoed at once when nothing waits before
- * it (order!); what the kernel will not take is queued. */
-static int read_and_echo(conn *c, int upper) {
-  static char buf[READ_SIZE]; /* one thread: one buffer for all clients */
-  ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-  if (n == 0)
-    c->eof = 1;
-  if (n <= 0)
-    return n == 0 || would_block() ? 0 : -1;
-  echo_transform(buf, (size_t)n, upper);
-  size_t sent = 0;
-  if (pending(c) == 0) {
-    ssize_t k = send(c->fd, buf, (size_t)n, MSG_NOSIGNAL);
-    if (k < 0 && !would_block())
-      return -1;
-    sent = k > 0 ? (size_t)k : 0;
-  }
-  return queue(c, buf + sent, (size_t)n - sent);
-}
-
-/* One client poll() reported. Returns -1 when it is finished: gone, or
- * half-closed with everything echoed. */
-static int serve(conn *c, int readable, int writable, int upper) {
-  if (writable && flush(c) < 0)
-    return -1;
-  if (readable && wants_read(c) && read_and_echo(c, upper) < 0)
-    return -1;
-  return c->eof && pending(c) == 0 ? -1 : 0;
-}
-
 /* ---- the array ---- */
 
-/* What to ask poll() about c: never 0 for a live client (see serve). */
+/* What to ask poll() about c: never 0 for a live client (a client that
+ * wants neither is done, and echo_queue_serve() said so). */
 static short interest(const conn *c) {
-  return (short)((wants_read(c) ? POLLIN : 0) | (wants_write(c) ? POLLOUT : 0));
+  return (short)((echo_queue_wants_read(&c->q) ? POLLIN : 0) |
+                 (echo_queue_wants_write(&c->q) ? POLLOUT : 0));
 }
 
 static int grow(server *s) {
@@ -221,7 +133,7 @@ static void take(server *s, int fd) {
 static void drop(server *s, nfds_t i) {
   conn *c = s->conns[i];
   close(c->fd);
-  free(c->out);
+  echo_queue_free(&c->q);
   free(c);
   s->n--;
   s->pfds[i] = s->pfds[s->n];
@@ -258,8 +170,9 @@ static void serve_ready(server *s) {
     if (!re)
       continue;
     conn *c = s->conns[i];
-    if (serve(c, re & (POLLIN | POLL_FAIL), re & (POLLOUT | POLL_FAIL),
-              s->opts->upper) < 0)
+    if (echo_queue_serve(&c->q, c->fd, re & (POLLIN | POLL_FAIL),
+                         re & (POLLOUT | POLL_FAIL), s->in, sizeof s->in,
+                         s->opts->upper) < 0)
       drop(s, i);
     else
       s->pfds[i].events = interest(c); /* the only per-client update */

@@ -26,9 +26,10 @@
  *   - state the workers read is static, not on run()'s stack: on a stop
  *     run() returns 0 and the process exits while they still run;
  *   - partial send(), SIGPIPE (MSG_NOSIGNAL), resets, half-close and EINTR
- *     as in blocking.c; EMFILE/ENFILE back off instead of spinning
- *     (accept_failed()); a worker whose accept() fails for good wakes the
- *     main thread with SIGTERM, and run() returns 1.
+ *     as in blocking.c, by the same loop (echo_blocking.c); EMFILE/ENFILE
+ *     back off instead of spinning (echo_accept_failed()); a worker whose
+ *     accept() fails for good wakes the main thread with SIGTERM, and run()
+ *     returns 1.
  *
  * What it skips: growing or shrinking the pool, and joining the workers on
  * stop (exit ends them).
@@ -38,13 +39,13 @@
  *                               until one of the first two quits)
  */
 #include "echo.h"
+#include "echo_blocking.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define THREAD_STACK (64 * 1024) /* as in threads.c: 1,024 workers fit */
@@ -56,67 +57,20 @@ static struct {
   atomic_int failed; /* a worker's accept() failed for good */
 } shared;
 
-static int send_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1; /* EPIPE, ECONNRESET, ...: the client left */
-    buf += n;    /* partial send: the rest goes in the next call */
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
-/* One whole conversation; the worker is this client's until it ends. */
-static void serve(int fd) {
-  char buf[16384];
-  for (;;) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0); /* phases 1 and 2 */
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return; /* 0: the client shut down its side; < 0: reset or error */
-    echo_transform(buf, (size_t)n, shared.upper);
-    if (send_all(fd, buf, (size_t)n) < 0)
-      return;
-  }
-}
-
-/* accept() failed with err: returns 0 to try again, -1 if the listening
- * socket itself is unusable. */
-static int accept_failed(int err) {
-  struct timespec nap = {0, 100 * 1000 * 1000};
-  switch (err) {
-  case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
-    /* Out of descriptors or memory. The connection stays in the backlog,
-     * so retrying now fails again at once; give a client time to leave. */
-    nanosleep(&nap, NULL);
-    return 0;
-  case EBADF: case EINVAL: case ENOTSOCK: case EFAULT:
-    return -1;
-  default:
-    /* EINTR, ECONNABORTED, and the new connection's network errors that
-     * Linux reports from accept (EPROTO, ENETDOWN, ...): retry. */
-    return 0;
-  }
-}
-
 static void *worker(void *arg) {
   (void)arg;
   for (;;) {
     int fd = accept(shared.listen_fd, NULL, NULL);
     if (fd < 0) {
       int err = errno;
-      if (accept_failed(err) == 0)
+      if (echo_accept_failed(err) == 0)
         continue;
       echo_fail("accept", -err);
       atomic_store(&shared.failed, 1);
       kill(getpid(), SIGTERM); /* wake the main thread as a stop would */
       return NULL;
     }
-    serve(fd);
+    echo_serve_blocking(fd, shared.upper); /* the worker is this client's */
     close(fd);
   }
 }

@@ -28,13 +28,11 @@
  *     while its output waits (build_sets);
  *   - a client that sends and never reads: what the kernel will not take is
  *     queued; above ECHO_MAX_PENDING its fd leaves the read set until the
- *     queue drains (wants_read), so its memory stays bounded and the others
+ *     queue drains (build_sets), so its memory stays bounded and the others
  *     are served meanwhile;
- *   - partial send(): the rest is queued and sent when the socket has room
- *     (read_and_echo, flush);
- *   - half-close: recv() returns 0 when the client shuts down its sending
- *     side; we stop reading, send what is queued, then close (serve);
- *   - SIGPIPE: send(..., MSG_NOSIGNAL). A reset or EPIPE ends that client;
+ *   - partial send(), half-close (stop reading, send what is queued, then
+ *     close), SIGPIPE, and the order and bound of the queue: echo_queue.c,
+ *     shared by every non-blocking model (echo_queue_serve);
  *   - accept() at the fd limit (EMFILE) fails while the listener stays
  *     readable: watching it would spin. It leaves the read set until a
  *     client closes or 100 ms pass (accept_some, run_loop);
@@ -50,28 +48,25 @@
  */
 #define _GNU_SOURCE /* accept4 */
 #include "echo.h"
+#include "echo_queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define READ_SIZE (16 * 1024) /* one recv() per ready client per wake-up */
-#define QUEUE_MAX (ECHO_MAX_PENDING + READ_SIZE)
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100
 
 /* One client: created at accept, freed at close. */
 typedef struct conn {
   int fd;
-  int eof;   /* the client shut down its sending side: read no more */
-  char *out; /* bytes to echo that the kernel has not taken: [head, len) */
-  size_t head, len, cap;
+  echo_queue q; /* its output, and whether it has said EOF */
 } conn;
 
 typedef struct server {
@@ -81,98 +76,13 @@ typedef struct server {
   int max_fd;              /* highest fd in conns[], -1 when none */
   int nconns;
   long long paused_until; /* accept paused (EMFILE) until then; 0: not */
+  char in[READ_SIZE];     /* every recv() lands here: one thread, one buffer */
 } server;
 
 static long long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* ---- one client's bytes: the same few functions in every model file ---- */
-
-static size_t pending(const conn *c) { return c->len - c->head; }
-
-/* Reading stops above the mark and after EOF; writing only while queued. */
-static int wants_read(const conn *c) {
-  return !c->eof && pending(c) <= ECHO_MAX_PENDING;
-}
-static int wants_write(const conn *c) { return pending(c) > 0; }
-
-static int would_block(void) {
-  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
-/* Keep what the kernel would not take yet, after what already waits. Only
- * called after a read, and reads happen only while wants_read(), so the
- * queue never holds more than QUEUE_MAX bytes. */
-static int queue(conn *c, const char *p, size_t n) {
-  if (n == 0)
-    return 0;
-  if (c->len + n > c->cap && c->head > 0) { /* slide the rest to the front */
-    memmove(c->out, c->out + c->head, pending(c));
-    c->len -= c->head;
-    c->head = 0;
-  }
-  if (c->len + n > c->cap) {
-    size_t cap = c->cap ? c->cap : READ_SIZE;
-    while (cap < c->len + n)
-      cap *= 2;
-    cap = cap < QUEUE_MAX ? cap : QUEUE_MAX;
-    char *out = realloc(c->out, cap);
-    if (!out)
-      return -1;
-    c->out = out;
-    c->cap = cap;
-  }
-  memcpy(c->out + c->len, p, n);
-  c->len += n;
-  return 0;
-}
-
-/* Phase 2, outbound: send what is queued until done or the socket is full.
- * Returns -1 when the client is gone. */
-static int flush(conn *c) {
-  while (pending(c) > 0) {
-    ssize_t n = send(c->fd, c->out + c->head, pending(c), MSG_NOSIGNAL);
-    if (n < 0)
-      return would_block() ? 0 : -1; /* EPIPE, ECONNRESET: it left */
-    c->head += (size_t)n;
-  }
-  free(c->out); /* drained: an idle client costs only its struct */
-  c->out = NULL;
-  c->head = c->len = c->cap = 0;
-  return 0;
-}
-
-/* Phase 2, inbound: one recv(), echoed at once when nothing waits before
- * it (order!); what the kernel will not take is queued. */
-static int read_and_echo(conn *c, int upper) {
-  static char buf[READ_SIZE]; /* one thread: one buffer for all clients */
-  ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-  if (n == 0)
-    c->eof = 1;
-  if (n <= 0)
-    return n == 0 || would_block() ? 0 : -1;
-  echo_transform(buf, (size_t)n, upper);
-  size_t sent = 0;
-  if (pending(c) == 0) {
-    ssize_t k = send(c->fd, buf, (size_t)n, MSG_NOSIGNAL);
-    if (k < 0 && !would_block())
-      return -1;
-    sent = k > 0 ? (size_t)k : 0;
-  }
-  return queue(c, buf + sent, (size_t)n - sent);
-}
-
-/* One client select() reported. Returns -1 when it is finished: gone, or
- * half-closed with everything echoed. */
-static int serve(conn *c, int readable, int writable, int upper) {
-  if (writable && flush(c) < 0)
-    return -1;
-  if (readable && wants_read(c) && read_and_echo(c, upper) < 0)
-    return -1;
-  return c->eof && pending(c) == 0 ? -1 : 0;
 }
 
 /* ---- the connection table ---- */
@@ -182,7 +92,7 @@ static void drop(server *s, conn *c) {
   while (s->max_fd >= 0 && !s->conns[s->max_fd])
     s->max_fd--;
   close(c->fd);
-  free(c->out);
+  echo_queue_free(&c->q);
   free(c);
   s->nconns--;
   s->paused_until = 0; /* an fd is free again: try accepting */
@@ -242,9 +152,9 @@ static int build_sets(server *s, fd_set *rd, fd_set *wr) {
   }
   for (int fd = 0; fd <= s->max_fd; fd++) {
     conn *c = s->conns[fd];
-    if (c && wants_read(c))
+    if (c && echo_queue_wants_read(&c->q))
       FD_SET(fd, rd);
-    if (c && wants_write(c))
+    if (c && echo_queue_wants_write(&c->q))
       FD_SET(fd, wr);
   }
   return top + 1; /* the kernel looks at fds 0 .. top, every call */
@@ -254,7 +164,8 @@ static int build_sets(server *s, fd_set *rd, fd_set *wr) {
 static void serve_ready(server *s, fd_set *rd, fd_set *wr) {
   for (int fd = 0; fd <= s->max_fd; fd++) {
     conn *c = s->conns[fd];
-    if (c && serve(c, FD_ISSET(fd, rd), FD_ISSET(fd, wr), s->opts->upper) < 0)
+    if (c && echo_queue_serve(&c->q, fd, FD_ISSET(fd, rd), FD_ISSET(fd, wr),
+                              s->in, sizeof s->in, s->opts->upper) < 0)
       drop(s, c);
   }
 }

@@ -43,7 +43,11 @@
  *     must resume reading ourselves: no new signal may come (conn_service);
  *   - writability: there is no interest to switch on and off. A POLLOUT
  *     signal comes only after a send() hit EAGAIN (the kernel's NOSPACE
- *     flag), so only while output waits: no write-interest busy loop;
+ *     flag), so only while output waits: no write-interest busy loop. But
+ *     then output may wait only behind an EAGAIN: after a partial send()
+ *     the rest is sent at once, until done or EAGAIN (conn_read);
+ *   - partial send(), half-close, SIGPIPE, and the order and bound of the
+ *     queue: echo_queue.c, shared by every non-blocking model;
  *   - stale signals: a queued signal may name an fd closed since, or reused
  *     by a newer client. Every action is non-blocking, so a stale signal
  *     costs at most one EAGAIN (dispatch);
@@ -52,8 +56,7 @@
  *     action is reset to SIG_DFL, in case we inherited SIG_IGN, which may
  *     discard a signal even while it is blocked (take_signals);
  *   - accept() at the fd limit (EMFILE): the waiting client raises no new
- *     signal, so we retry when sigtimedwait() times out, every 100 ms;
- *   - SIGPIPE: send(..., MSG_NOSIGNAL). A reset or EPIPE ends that client.
+ *     signal, so we retry when sigtimedwait() times out, every 100 ms.
  *
  * What it skips: fairness. A client is drained to EAGAIN per signal, so one
  * that sends and reads as fast as we echo can hold the loop; a ready list
@@ -65,6 +68,7 @@
  */
 #define _GNU_SOURCE /* F_SETSIG, si_fd, accept4 */
 #include "echo.h"
+#include "echo_queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,10 +87,8 @@
 /* One client: created at accept, freed at close. */
 typedef struct conn {
   int fd;
-  int reading; /* 0 while output is above ECHO_MAX_PENDING, and after EOF */
-  int eof;     /* the client shut down its sending side: close once sent */
-  char *out;   /* echoed bytes the kernel has not taken: [head, head+len) */
-  size_t head, len, cap;
+  int reading;  /* 0 while output is above ECHO_MAX_PENDING, and after EOF */
+  echo_queue q; /* echoed bytes the kernel has not taken, and EOF */
 } conn;
 
 typedef struct server {
@@ -110,92 +112,21 @@ static int make_async(int fd, int sig) {
   return 0;
 }
 
-/* ---- Output: send at once, queue what the kernel will not take ---- */
-
-/* Sends until done or EAGAIN; returns the bytes sent, or -1 when the client
- * is gone (ECONNRESET, EPIPE). */
-static ssize_t send_some(int fd, const char *p, size_t len) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = send(fd, p + done, len - done, MSG_NOSIGNAL);
-    if (n >= 0)
-      done += (size_t)n;
-    else if (errno == EAGAIN || errno == EWOULDBLOCK)
-      break; /* a POLLOUT signal will come when there is room */
-    else if (errno != EINTR)
-      return -1;
-  }
-  return (ssize_t)done;
-}
-
-static int conn_queue(conn *c, const char *p, size_t len) {
-  if (c->head + c->len + len > c->cap && c->head > 0) {
-    memmove(c->out, c->out + c->head, c->len);
-    c->head = 0;
-  }
-  if (c->len + len > c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : READ_SIZE;
-    while (cap < c->len + len)
-      cap *= 2;
-    char *out = realloc(c->out, cap);
-    if (!out)
-      return -1;
-    c->out = out;
-    c->cap = cap;
-  }
-  memcpy(c->out + c->head + c->len, p, len);
-  c->len += len;
-  return 0;
-}
-
-/* Echo in order: straight to the kernel when nothing waits, else behind. */
-static int conn_echo(conn *c, const char *p, size_t len) {
-  if (c->len == 0) {
-    ssize_t n = send_some(c->fd, p, len);
-    if (n < 0)
-      return -1;
-    p += n;
-    len -= (size_t)n;
-  }
-  return len ? conn_queue(c, p, len) : 0;
-}
-
-static int conn_flush(conn *c) {
-  if (c->len == 0)
-    return 0;
-  ssize_t n = send_some(c->fd, c->out + c->head, c->len);
-  if (n < 0)
-    return -1;
-  c->head += (size_t)n;
-  c->len -= (size_t)n;
-  if (c->len == 0) { /* an idle client keeps no buffer */
-    free(c->out);
-    c->out = NULL;
-    c->head = c->cap = 0;
-  }
-  return 0;
-}
-
 /* ---- Input: drain to EAGAIN, because a signal is an edge ---- */
 
 static int conn_read(const echo_opts *opts, conn *c) {
   char buf[READ_SIZE];
   while (c->reading) {
-    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-    if (n > 0) {
-      echo_transform(buf, (size_t)n, opts->upper);
-      if (conn_echo(c, buf, (size_t)n) < 0)
-        return -1;
-      if (c->len > ECHO_MAX_PENDING)
-        c->reading = 0; /* back-pressure: conn_service resumes it */
-    } else if (n == 0) {
-      c->eof = 1; /* half-close: echo what is queued, then close */
-      c->reading = 0;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      return 0;
-    } else if (errno != EINTR) {
+    ssize_t n = echo_queue_read(&c->q, c->fd, buf, sizeof buf, opts->upper);
+    /* A partial send() queued the rest: send it until done or EAGAIN, so
+     * a POLLOUT signal is owed to us. */
+    if (n < 0 || (!c->q.full && echo_queue_flush(&c->q, c->fd) < 0))
       return -1; /* ECONNRESET and friends: this client is gone */
-    }
+    /* Above the mark, stop (conn_service resumes); at EOF, stop for good:
+     * echo what is queued, then close. */
+    c->reading = echo_queue_wants_read(&c->q);
+    if (n == 0)
+      return 0; /* EAGAIN (or EOF): drained */
   }
   return 0;
 }
@@ -205,7 +136,7 @@ static int conn_read(const echo_opts *opts, conn *c) {
 static void conn_close(server *s, conn *c) {
   s->by_fd[c->fd] = NULL;
   close(c->fd); /* signals still queued for this fd are now stale */
-  free(c->out);
+  echo_queue_free(&c->q);
   free(c);
   s->nconns--;
 }
@@ -214,17 +145,17 @@ static void conn_close(server *s, conn *c) {
 static void conn_service(server *s, conn *c, long band) {
   int rc = 0;
   if (band & (POLLOUT | POLLERR | POLLHUP))
-    rc = conn_flush(c);
+    rc = echo_queue_flush(&c->q, c->fd);
   /* The output drained: read again now. The bytes that arrived while we
    * were not reading raised their signals back then, and no new one may
    * come. */
-  if (rc == 0 && !c->reading && !c->eof && c->len == 0) {
+  if (rc == 0 && !c->reading && !c->q.eof && echo_queue_pending(&c->q) == 0) {
     c->reading = 1;
     band |= POLLIN;
   }
   if (rc == 0 && c->reading && (band & (POLLIN | POLLERR | POLLHUP)))
     rc = conn_read(s->opts, c);
-  if (rc < 0 || (c->eof && c->len == 0))
+  if (rc < 0 || echo_queue_done(&c->q))
     conn_close(s, c);
 }
 

@@ -13,9 +13,9 @@
  * switch for each wake-up. Threads are created with a 64 KiB stack
  * (pthread_attr_setstacksize) instead of the usual 8 MiB, so 1,000 or more
  * connections cost tens of MiB of address space, not gigabytes; the 16 KiB
- * buffer in serve() is the only big thing on it. Past some thousands of
- * threads the memory and the scheduler are what stop it (the C10K problem);
- * the lab measures where.
+ * buffer in echo_serve_blocking() is the only big thing on it. Past some
+ * thousands of threads the memory and the scheduler are what stop it (the
+ * C10K problem); the lab measures where.
  *
  * Pitfalls handled here:
  *   - --max-conns: a connection over the cap is closed at once (not kept
@@ -29,8 +29,8 @@
  *   - state a detached thread reads is static, not on run()'s stack: on a
  *     stop run() returns 0 and the process exits while threads still run;
  *   - partial send(), SIGPIPE (MSG_NOSIGNAL), resets, half-close and EINTR
- *     as in blocking.c; EMFILE/ENFILE back off instead of spinning
- *     (accept_failed());
+ *     as in blocking.c, by the same loop (echo_blocking.c); EMFILE/ENFILE
+ *     back off instead of spinning (echo_accept_failed());
  *   - pthread_create() failing (thread or memory limit) closes that client.
  *
  * What it skips: joining threads on stop (exit ends them), and a guard
@@ -40,6 +40,7 @@
  *          (several nc at once all echo; `ps -T` shows a thread each)
  */
 #include "echo.h"
+#include "echo_blocking.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -47,7 +48,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define THREAD_STACK (64 * 1024)
@@ -58,33 +58,10 @@ static struct {
   atomic_int conns; /* threads serving a client now */
 } shared;
 
-static int send_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1; /* EPIPE, ECONNRESET, ...: the client left */
-    buf += n;    /* partial send: the rest goes in the next call */
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 /* The body of one connection's thread: the blocking model's loop. */
 static void *serve(void *arg) {
   int fd = (int)(intptr_t)arg;
-  char buf[16384]; /* a quarter of the thread's stack */
-  for (;;) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0); /* phases 1 and 2 */
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break; /* 0: the client shut down its side; < 0: reset or error */
-    echo_transform(buf, (size_t)n, shared.upper);
-    if (send_all(fd, buf, (size_t)n) < 0)
-      break;
-  }
+  echo_serve_blocking(fd, shared.upper);
   close(fd);
   atomic_fetch_sub(&shared.conns, 1);
   return NULL;
@@ -105,32 +82,13 @@ static int spawn(const pthread_attr_t *attr, int fd) {
   return -err;
 }
 
-/* accept() failed with err: returns 0 to try again, -1 if the listening
- * socket itself is unusable. */
-static int accept_failed(int err) {
-  struct timespec nap = {0, 100 * 1000 * 1000};
-  switch (err) {
-  case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
-    /* Out of descriptors or memory. The connection stays in the backlog,
-     * so retrying now fails again at once; give a client time to leave. */
-    nanosleep(&nap, NULL);
-    return 0;
-  case EBADF: case EINVAL: case ENOTSOCK: case EFAULT:
-    return -1;
-  default:
-    /* EINTR, ECONNABORTED, and the new connection's network errors that
-     * Linux reports from accept (EPROTO, ENETDOWN, ...): retry. */
-    return 0;
-  }
-}
-
 /* Take one client and give it a thread. Returns -1 on a fatal error. */
 static int accept_one(const echo_opts *opts, int listen_fd,
                       const pthread_attr_t *attr) {
   int fd = accept(listen_fd, NULL, NULL);
   if (fd < 0) {
     int err = errno;
-    if (accept_failed(err) == 0)
+    if (echo_accept_failed(err) == 0)
       return 0;
     echo_fail("accept", -err);
     return -1;
