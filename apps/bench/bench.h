@@ -9,4 +9,9 @@ int bench_selector(int argc, char **argv);
  * checked; throughput, latency, errors, and the server's CPU and memory. */
 int bench_load(int argc, char **argv);
 
+/* `iomux-bench compare`: start each echo model (and the libuv, libev and
+ * libevent anchors), drive it with the load mode at several connection
+ * counts, and write a report: table, CSV, JSON, SVG charts, report.html. */
+int bench_compare(int argc, char **argv);
+
 #endif

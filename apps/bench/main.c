@@ -14,6 +14,8 @@ static const struct {
      "ns per wake-up with N idle fds registered, per backend"},
     {"load", bench_load,
      "closed-loop load on an echo server: msg/s, latency, server CPU"},
+    {"compare", bench_compare,
+     "every echo model under the same load: a table, report, charts"},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 

@@ -1,0 +1,544 @@
+/* iomux-bench compare: every I/O model under the same load, side by side.
+ *
+ * For each connection count and each model, a server is started fresh
+ * (iomux-echo --model M, or an anchor on libuv/libev/libevent), driven by
+ * the load mode for a warm-up and a measured window, and stopped; all of it
+ * `--reps` times, and the report gives medians. Within a round the models
+ * run one after another at the same connection count, so they meet the
+ * same weather on a noisy machine, and the order rotates each round (and
+ * each connection count) so that no model always goes first or last.
+ *
+ * The server runs on one CPU and the load on another when there are two:
+ * the load then measures the server rather than competing with it, and the
+ * server's CPU time (from /proc, by the load mode) is its own.
+ *
+ * Models that cannot take a connection count are marked, not run: blocking
+ * serves one client at a time and pool (default) four, so more would
+ * leave the rest waiting in the backlog and the load would report them
+ * stalled after minutes of nothing; select refuses fds past FD_SETSIZE.
+ *
+ * compare_run.c runs one cell, compare_report.c writes the report.
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+#include "compare.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The most telling models, for --quick (and `make demo`). */
+static const char quick_models[] =
+    "blocking,threads,nonblocking,select,poll,epoll,reactor,libev,libuv";
+
+/* The anchors: a label and the binary that serves it (anchors/README.md). */
+static const struct {
+  const char *label, *binary;
+} anchors[] = {{"libuv", "uv_echo"}, {"libev", "ev_echo"},
+               {"libevent", "event_echo"}};
+#define NANCHORS (sizeof anchors / sizeof anchors[0])
+
+/* What each model can take, from its own file's header comment. */
+static const struct {
+  const char *model;
+  int at_a_time, max_conns;
+  const char *limit;
+} limits[] = {
+    {"blocking", 1, 0, NULL},
+    {"pool", 4, 0, NULL}, /* pool.c: --threads, default 4 */
+    /* select.c refuses fds >= FD_SETSIZE; the listener, the stop pipe and
+     * stdio take the first few. */
+    {"select", 0, FD_SETSIZE - 24, "fds past FD_SETSIZE (1024)"},
+};
+
+typedef struct cmp_args {
+  const char *models, *conns, *echo, *anchors;
+} cmp_args;
+
+static void usage(FILE *to) {
+  fprintf(to,
+      "usage: iomux-bench compare [--models all|M1,M2,...] [--conns N1,N2,...]\n"
+      "         [--size B] [--pipeline K] [--duration S] [--warmup S]\n"
+      "         [--reps N] [--out DIR] [--echo PATH] [--anchors DIR] "
+      "[--quick]\n"
+      "\n"
+      "Starts each echo server model, drives it with `iomux-bench load` at\n"
+      "each connection count (server and load on different CPUs), and\n"
+      "reports medians: a table here, and in DIR report.html, results.csv,\n"
+      "results.json and SVG charts.\n"
+      "\n"
+      "  --models LIST  iomux-echo models (`iomux-echo --model list`) and\n"
+      "                 anchors libuv, libev, libevent (default all: every\n"
+      "                 model and each anchor that is built)\n"
+      "  --conns LIST   connection counts (default 1,10,100,1000)\n"
+      "  --size B       message size (default 64)\n"
+      "  --pipeline K   messages in flight per connection (default 1)\n"
+      "  --duration S   measured seconds per run (default 3)\n"
+      "  --warmup S     seconds before measuring (default 1)\n"
+      "  --reps N       runs per cell; the report gives medians (default 3)\n"
+      "  --out DIR      where the report goes (default report)\n"
+      "  --echo PATH    iomux-echo (default: next to iomux-bench, then\n"
+      "                 ../echo/ in the build tree)\n"
+      "  --anchors DIR  where uv_echo, ev_echo, event_echo are (default:\n"
+      "                 next to iomux-bench)\n"
+      "  --quick        the demo: %s\n"
+      "                 at 1,100,1000 connections, 2 s runs, 0.5 s warm-up,\n"
+      "                 1 rep (options after it still apply)\n",
+      quick_models);
+}
+
+/* ---- options -------------------------------------------------------------- */
+
+static int by_int(const void *a, const void *b) {
+  return *(const int *)a - *(const int *)b;
+}
+
+/* "1,10,100" -> sorted, without duplicates. */
+static int parse_conns(const char *s, cmp_opts *o) {
+  char *end;
+  o->nconns = 0;
+  for (;;) {
+    long v = strtol(s, &end, 10);
+    if (end == s || v < 1 || v > 1000000 || o->nconns == CMP_MAX_CONNS)
+      return -1;
+    o->conns[o->nconns++] = (int)v;
+    if (*end == '\0')
+      break;
+    if (*end != ',')
+      return -1;
+    s = end + 1;
+  }
+  qsort(o->conns, (size_t)o->nconns, sizeof o->conns[0], by_int);
+  int n = 1;
+  for (int i = 1; i < o->nconns; i++)
+    if (o->conns[i] != o->conns[n - 1])
+      o->conns[n++] = o->conns[i];
+  o->nconns = n;
+  return 0;
+}
+
+static int parse_num(const char *s, double lo, double hi, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (*s == '\0' || *end != '\0' || !(v >= lo) || v > hi)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int set_option(int c, const char *arg, cmp_opts *o, cmp_args *a) {
+  double v = 0;
+  switch (c) {
+  case 'm': a->models = arg; return 0;
+  case 'c': return parse_conns(arg, o);
+  case 'e': a->echo = arg; return 0;
+  case 'a': a->anchors = arg; return 0;
+  case 'o': o->out = arg; return 0;
+  case 'd': return parse_num(arg, 0.001, 3600, &o->duration);
+  case 'w': return parse_num(arg, 0, 3600, &o->warmup);
+  case 's':
+    if (parse_num(arg, 1, 1 << 20, &v) < 0)
+      return -1;
+    o->size = (int)v;
+    return 0;
+  case 'k':
+    if (parse_num(arg, 1, 65536, &v) < 0)
+      return -1;
+    o->pipeline = (int)v;
+    return 0;
+  case 'r':
+    if (parse_num(arg, 1, CMP_MAX_REPS, &v) < 0)
+      return -1;
+    o->reps = (int)v;
+    return 0;
+  }
+  return -1;
+}
+
+static void defaults(cmp_opts *o, cmp_args *a, int quick) {
+  *a = (cmp_args){.models = quick ? quick_models : "all",
+                  .conns = quick ? "1,100,1000" : "1,10,100,1000"};
+  o->size = 64;
+  o->pipeline = 1;
+  o->duration = quick ? 2 : 3;
+  o->warmup = quick ? 0.5 : 1;
+  o->reps = quick ? 1 : 3;
+  o->out = "report";
+  parse_conns(a->conns, o);
+}
+
+/* Returns -1 to go on, or an exit status. */
+static int parse(int argc, char **argv, cmp_opts *o, cmp_args *a) {
+  static const struct option longs[] = {
+      {"models", required_argument, 0, 'm'},
+      {"conns", required_argument, 0, 'c'},
+      {"size", required_argument, 0, 's'},
+      {"pipeline", required_argument, 0, 'k'},
+      {"duration", required_argument, 0, 'd'},
+      {"warmup", required_argument, 0, 'w'},
+      {"reps", required_argument, 0, 'r'},
+      {"out", required_argument, 0, 'o'},
+      {"echo", required_argument, 0, 'e'},
+      {"anchors", required_argument, 0, 'a'},
+      {"quick", no_argument, 0, 'q'},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  int quick = 0, c, i;
+  for (i = 1; i < argc; i++) /* --quick is a preset: later options win */
+    quick |= strcmp(argv[i], "--quick") == 0;
+  defaults(o, a, quick);
+  while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
+    if (c == 'h') {
+      usage(stdout);
+      return 0;
+    }
+    if (c == '?') {
+      usage(stderr);
+      return 2;
+    }
+    if (c != 'q' && set_option(c, optarg, o, a) < 0) {
+      fprintf(stderr, "iomux-bench compare: bad value for --%s: '%s'\n",
+              longs[i].name, optarg);
+      return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "iomux-bench compare: unexpected argument '%s'\n",
+            argv[optind]);
+    return 2;
+  }
+  return -1;
+}
+
+/* ---- the servers ---------------------------------------------------------- */
+
+static int executable(const char *path) { return access(path, X_OK) == 0; }
+
+/* dir/name into out, if it fits and is an executable file. */
+static int program(char *out, size_t cap, const char *dir, const char *name) {
+  int n = snprintf(out, cap, "%s/%s", dir, name);
+  return n > 0 && (size_t)n < cap && executable(out) ? 0 : -1;
+}
+
+/* The directory iomux-bench runs from, and itself, from /proc/self/exe. */
+static int find_self(cmp_opts *o, char *dir, size_t cap) {
+  ssize_t n = readlink("/proc/self/exe", o->self, sizeof o->self - 1);
+  if (n <= 0)
+    return -1;
+  o->self[n] = '\0';
+  snprintf(dir, cap, "%s", o->self);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = '\0';
+  return 0;
+}
+
+static int find_echo(const char *given, const char *dir, char *out,
+                     size_t cap) {
+  if (given) {
+    snprintf(out, cap, "%s", given);
+    return executable(out) ? 0 : -1;
+  }
+  if (program(out, cap, dir, "iomux-echo") == 0)
+    return 0;
+  return program(out, cap, dir, "../echo/iomux-echo");
+}
+
+/* `iomux-echo --model list`, one name a line, into buf. */
+static int list_models(const char *echo, char *buf, size_t cap) {
+  int p[2], status;
+  if (pipe(p) < 0)
+    return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[1], 1);
+    close(p[0]);
+    execl(echo, echo, "--model", "list", (char *)NULL);
+    _exit(127);
+  }
+  close(p[1]);
+  size_t n = 0;
+  ssize_t got;
+  while (n + 1 < cap && (got = read(p[0], buf + n, cap - 1 - n)) > 0)
+    n += (size_t)got;
+  buf[n] = '\0';
+  close(p[0]);
+  if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0)
+    return -1;
+  return 0;
+}
+
+/* Is `name` a line of `list`? */
+static int listed(const char *list, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = list; (p = strstr(p, name)); p += len)
+    if ((p == list || p[-1] == '\n') && (p[len] == '\n' || p[len] == '\0'))
+      return 1;
+  return 0;
+}
+
+static void add_model(cmp_opts *o, const char *label, const char *arg,
+                      const char *path) {
+  if (o->nmodels == CMP_MAX_MODELS)
+    return;
+  cmp_model *m = &o->models[o->nmodels++];
+  *m = (cmp_model){0};
+  snprintf(m->label, sizeof m->label, "%s", label);
+  snprintf(m->arg, sizeof m->arg, "%s", arg);
+  snprintf(m->path, sizeof m->path, "%s", path);
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+    if (strcmp(arg, limits[i].model) == 0) {
+      m->at_a_time = limits[i].at_a_time;
+      m->max_conns = limits[i].max_conns;
+      m->limit = limits[i].limit;
+    }
+}
+
+/* Add one named model. Returns 0, or -1 if it is unknown or missing; a
+ * preset (`soft`) only notes a missing one. */
+static int add_named(cmp_opts *o, const char *name, const char *list,
+                     const char *echo, const char *adir, int soft) {
+  for (size_t i = 0; i < NANCHORS; i++) {
+    if (strcmp(name, anchors[i].label) != 0)
+      continue;
+    char path[PATH_MAX];
+    if (program(path, sizeof path, adir, anchors[i].binary) == 0) {
+      add_model(o, name, "", path);
+      return 0;
+    }
+    fprintf(stderr, "iomux-bench compare: %s: no %s in %s (scripts/deps.sh "
+            "bench installs the library; then rebuild)%s\n", name,
+            anchors[i].binary, adir, soft ? ": left out" : "");
+    return soft ? 0 : -1;
+  }
+  if (listed(list, name)) {
+    add_model(o, name, name, echo);
+    return 0;
+  }
+  fprintf(stderr, "iomux-bench compare: unknown model '%s'%s\n", name,
+          soft ? ": left out" : " (iomux-echo --model list; or libuv, libev, "
+                                "libevent)");
+  return soft ? 0 : -1;
+}
+
+static int pick_models(cmp_opts *o, const cmp_args *a, const char *list,
+                       const char *echo, const char *adir) {
+  if (strcmp(a->models, "all") == 0) {
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", list);
+    for (char *s = NULL, *t = strtok_r(copy, "\n", &s); t;
+         t = strtok_r(NULL, "\n", &s))
+      add_model(o, t, t, echo);
+    for (size_t i = 0; i < NANCHORS; i++) {
+      char path[PATH_MAX];
+      if (program(path, sizeof path, adir, anchors[i].binary) == 0)
+        add_model(o, anchors[i].label, "", path);
+    }
+    return o->nmodels ? 0 : -1;
+  }
+  char copy[1024];
+  snprintf(copy, sizeof copy, "%s", a->models);
+  int soft = a->models == quick_models;
+  for (char *s = NULL, *t = strtok_r(copy, ",", &s); t;
+       t = strtok_r(NULL, ",", &s))
+    if (add_named(o, t, list, echo, adir, soft) < 0)
+      return -1;
+  return o->nmodels ? 0 : -1;
+}
+
+static int find_servers(cmp_opts *o, const cmp_args *a) {
+  char dir[PATH_MAX], echo[PATH_MAX], list[4096];
+  if (find_self(o, dir, sizeof dir) < 0) {
+    fprintf(stderr, "iomux-bench compare: /proc/self/exe: %s\n",
+            strerror(errno));
+    return -1;
+  }
+  if (find_echo(a->echo, dir, echo, sizeof echo) < 0 ||
+      list_models(echo, list, sizeof list) < 0) {
+    fprintf(stderr, "iomux-bench compare: no working iomux-echo at %s "
+            "(--echo PATH)\n", a->echo ? a->echo : "the usual places");
+    return -1;
+  }
+  return pick_models(o, a, list, echo, a->anchors ? a->anchors : dir);
+}
+
+/* ---- the machine ---------------------------------------------------------- */
+
+/* Server on the first CPU we may use, load on the second. */
+static void pick_cpus(cmp_opts *o) {
+  cpu_set_t set;
+  o->cpu_server = o->cpu_load = -1;
+  if (sched_getaffinity(0, sizeof set, &set) < 0 || CPU_COUNT(&set) < 2)
+    return;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (!CPU_ISSET(cpu, &set))
+      continue;
+    if (o->cpu_server < 0)
+      o->cpu_server = cpu;
+    else if (o->cpu_load < 0)
+      o->cpu_load = cpu;
+  }
+}
+
+/* The servers inherit our open-file limit: raise it to the hard limit when
+ * the largest connection count needs more (a fresh machine's soft limit is
+ * often 1024), and say so. */
+static void raise_fd_limit(const cmp_opts *o, cmp_machine *mc) {
+  long need = o->conns[o->nconns - 1] + 64;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || (long)rl.rlim_cur >= need)
+    return;
+  long was = (long)rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+    snprintf(mc->fd_note, sizeof mc->fd_note, "raised from %ld to the hard "
+             "limit, %ld, for the servers", was, (long)rl.rlim_cur);
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if ((long)rl.rlim_cur < need)
+    fprintf(stderr, "iomux-bench compare: warning: the servers may open only "
+            "%ld fds and %ld connections need about %ld\n",
+            (long)rl.rlim_cur, (long)o->conns[o->nconns - 1], need);
+}
+
+static void keep_command(cmp_opts *o, int argc, char **argv) {
+  size_t n = 0;
+  n += (size_t)snprintf(o->command, sizeof o->command, "iomux-bench");
+  for (int i = 0; i < argc && n < sizeof o->command; i++)
+    n += (size_t)snprintf(o->command + n, sizeof o->command - n, " %s",
+                          argv[i]);
+}
+
+/* ---- the runs ------------------------------------------------------------- */
+
+/* Can model m take `conns` connections? If not, mark r and return 0. */
+static int can_take(const cmp_model *m, int conns, cmp_run *r) {
+  if (m->at_a_time && conns > m->at_a_time) {
+    snprintf(r->tag, sizeof r->tag, "n/a: %d at a time", m->at_a_time);
+    snprintf(r->why, sizeof r->why, "n/a (serves %d at a time): the other "
+             "connections would wait in the listen backlog, unserved",
+             m->at_a_time);
+  } else if (m->max_conns && conns > m->max_conns) {
+    snprintf(r->tag, sizeof r->tag, "n/a: FD_SETSIZE");
+    snprintf(r->why, sizeof r->why, "n/a: %s", m->limit);
+  } else {
+    return 1;
+  }
+  r->status = RUN_NA;
+  return 0;
+}
+
+static int runs_to_do(const cmp_opts *o) {
+  int n = 0;
+  cmp_run probe;
+  for (int mi = 0; mi < o->nmodels; mi++)
+    for (int ci = 0; ci < o->nconns; ci++)
+      n += can_take(&o->models[mi], o->conns[ci], &probe);
+  return n * o->reps;
+}
+
+static void progress(const cmp_opts *o, const cmp_run *r, int done,
+                     int total) {
+  char a[16], b[16];
+  int n = o->conns[r->conns_i];
+  fprintf(stderr, "[%3d/%d] %-11s %5d conn%s rep %d/%d  ", done, total,
+          o->models[r->model].label, n, n > 1 ? "s" : " ", r->rep + 1,
+          o->reps);
+  if (r->status == RUN_OK)
+    fprintf(stderr, "%7s msg/s  %7s msg/CPU-s  (%.1f s)\n",
+            cmp_si(r->msg_s, a, sizeof a), cmp_si(r->per_cpu_s, b, sizeof b),
+            r->wall_s);
+  else
+    fprintf(stderr, "%s: %s\n", r->tag, r->why);
+}
+
+/* Every round: each connection count, each model in a rotated order. */
+static int run_all(cmp_data *d) {
+  const cmp_opts *o = d->o;
+  int total = runs_to_do(o), done = 0, cap = o->nmodels * o->nconns * o->reps;
+  struct timespec t0, t1;
+  d->runs = calloc((size_t)cap, sizeof *d->runs);
+  if (!d->runs)
+    return -1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int rep = 0; rep < o->reps; rep++)
+    for (int ci = 0; ci < o->nconns; ci++)
+      for (int k = 0; k < o->nmodels; k++) {
+        cmp_run *r = &d->runs[d->nruns];
+        int mi = (k + rep + ci) % o->nmodels;
+        *r = (cmp_run){.model = mi, .conns_i = ci, .rep = rep, .order = k};
+        if (!can_take(&o->models[mi], o->conns[ci], r)) {
+          d->nruns += rep == 0; /* once per cell: it was not run */
+          continue;
+        }
+        cmp_run_one(o, &o->models[mi], o->conns[ci], r);
+        d->nruns++;
+        progress(o, r, ++done, total);
+      }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  d->total_s = (double)(t1.tv_sec - t0.tv_sec) +
+               (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  return 0;
+}
+
+static void announce(const cmp_data *d) {
+  const cmp_opts *o = d->o;
+  int total = runs_to_do(o);
+  fprintf(stderr, "iomux-bench compare: %d models x %d connection counts x "
+          "%d rep%s = %d runs, about %.0f s; ", o->nmodels, o->nconns,
+          o->reps, o->reps > 1 ? "s" : "", total,
+          total * (o->duration + o->warmup + 0.6));
+  if (o->cpu_server >= 0)
+    fprintf(stderr, "server on CPU %d, load on CPU %d\n", o->cpu_server,
+            o->cpu_load);
+  else
+    fprintf(stderr, "one CPU: server and load share it\n");
+  if (d->machine.fd_note[0])
+    fprintf(stderr, "iomux-bench compare: open-file limit %s\n",
+            d->machine.fd_note);
+}
+
+static int any_ok(const cmp_data *d) {
+  for (int i = 0; i < d->nruns; i++)
+    if (d->runs[i].status == RUN_OK)
+      return 1;
+  return 0;
+}
+
+int bench_compare(int argc, char **argv) {
+  static cmp_opts o; /* big (paths); static keeps it off the stack */
+  static cmp_data d;
+  cmp_args a;
+  int rc = parse(argc, argv, &o, &a);
+  if (rc >= 0)
+    return rc;
+  if (find_servers(&o, &a) < 0)
+    return 2;
+  keep_command(&o, argc, argv);
+  pick_cpus(&o);
+  d.o = &o;
+  raise_fd_limit(&o, &d.machine);
+  cmp_machine_read(&d.machine);
+  announce(&d);
+  if (run_all(&d) < 0)
+    return 1;
+  cmp_summarize(&d);
+  cmp_print_table(&d, stdout);
+  rc = cmp_write_report(&d);
+  if (rc == 0)
+    printf("\nreport: %s/report.html (open it in a browser)\n"
+           "charts: %s/{throughput,latency,cpu,memory}.svg\n"
+           "data:   %s/results.csv, %s/results.json (every run)\n",
+           o.out, o.out, o.out, o.out);
+  free(d.runs);
+  return rc < 0 || !any_ok(&d) ? 1 : 0;
+}

@@ -1,0 +1,143 @@
+/* iomux-bench compare: what its files share.
+ *
+ *   compare.c         options, the models, the plan, the terminal table
+ *   compare_run.c     one run: start a server, drive it, stop it
+ *   compare_report.c  medians, the machine, the table, results.csv/.json
+ *   compare_html.c    report.html: findings, charts, tables, the machine
+ *   compare_find.c    the headline findings, computed from the medians
+ *   compare_svg.c     the charts, SVG written by hand
+ */
+#ifndef IOMUX_BENCH_COMPARE_H
+#define IOMUX_BENCH_COMPARE_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#define CMP_MAX_MODELS 32
+#define CMP_MAX_CONNS 16
+#define CMP_MAX_REPS 99
+
+/* A server in the comparison: an iomux-echo model or an anchor. */
+typedef struct cmp_model {
+  char label[32];      /* as shown: "epoll", "libuv" */
+  char arg[32];        /* iomux-echo --model ARG; "" for an anchor */
+  char path[PATH_MAX]; /* the server's binary */
+  int at_a_time;       /* 0: any number; K: serves K connections at once */
+  int max_conns;       /* 0: no limit of its own; else the most it takes */
+  const char *limit;   /* why max_conns, in words */
+} cmp_model;
+
+typedef struct cmp_opts {
+  cmp_model models[CMP_MAX_MODELS];
+  int nmodels;
+  int conns[CMP_MAX_CONNS], nconns;
+  int size, pipeline, reps;
+  double duration, warmup; /* seconds */
+  const char *out;         /* the report's directory */
+  char self[PATH_MAX];     /* iomux-bench itself: the load mode is run */
+  int cpu_server, cpu_load; /* -1: not pinned (fewer than 2 CPUs) */
+  char command[1024];       /* the command line, for the report */
+} cmp_opts;
+
+enum { RUN_OK, RUN_ERROR, RUN_NA };
+
+/* One run of one model at one connection count; RUN_NA when it was not
+ * run because the model cannot take that many connections. */
+typedef struct cmp_run {
+  int model, conns_i, rep; /* indexes into cmp_opts; rep from 0 */
+  int order;               /* its place in its round (order rotates) */
+  int status;
+  char tag[32];  /* for the table: "n/a: 1 at a time", "error: stalled" */
+  char why[320]; /* the reason, in full */
+  double wall_s; /* the whole run: start, drive, stop */
+  /* From the load mode's JSON (zero when it did not say). */
+  double window_s, messages, msg_s, bytes_s, connected, load_cpu_s;
+  double p50_us, p90_us, p99_us, p999_us, max_us;
+  double mismatch, lost, stalled, connect_failed;
+  int server; /* the server figures below are known */
+  double srv_user_s, srv_sys_s, per_cpu_s, wakeups, rss_peak_kib;
+  double rss_per_conn; /* bytes */
+} cmp_run;
+
+/* The figures that get a median, a chart or a column. */
+typedef enum cmp_metric {
+  M_MSG_S,     /* messages per second */
+  M_PER_CPU,   /* messages per server CPU-second */
+  M_CPU_US,    /* server CPU-microseconds per message */
+  M_CPU_PCT,   /* server CPU, % of one CPU */
+  M_P50_US,    /* median latency */
+  M_P99_US,    /* 99th percentile latency */
+  M_WAKEUPS,   /* server context switches per message */
+  M_RSS_CONN,  /* server RSS growth per connection, bytes */
+  M_LOAD_PCT,  /* the load generator's CPU, % of one CPU */
+  M_COUNT
+} cmp_metric;
+
+/* The runs of one (model, conns) cell, summed up. */
+typedef struct cmp_cell {
+  int status;          /* RUN_OK if any run was; else RUN_ERROR or RUN_NA */
+  int ok, failed;      /* runs of each kind */
+  char tag[32];        /* the n/a or first error tag */
+  char why[320];       /* ... and its reason */
+  double med[M_COUNT]; /* medians over the runs that were ok */
+} cmp_cell;
+
+typedef struct cmp_machine {
+  char cpu[128], kernel[200], date[64];
+  long cpus_online, cpus_allowed;
+  long fd_soft, fd_hard;
+  char loadavg[64]; /* /proc/loadavg when the comparison started */
+  char fd_note[160]; /* what compare did to the fd limit, if anything */
+} cmp_machine;
+
+typedef struct cmp_data {
+  const cmp_opts *o;
+  cmp_machine machine;
+  cmp_run *runs;
+  int nruns;
+  double total_s; /* wall time of all the runs */
+  cmp_cell cells[CMP_MAX_MODELS][CMP_MAX_CONNS];
+} cmp_data;
+
+/* compare_run.c: run model m at `conns` connections into r (whose model,
+ * conns_i and rep are set). Never fails the comparison: whatever goes wrong
+ * is r->status = RUN_ERROR with the reason in r->tag and r->why. */
+void cmp_run_one(const cmp_opts *o, const cmp_model *m, int conns,
+                 cmp_run *r);
+
+/* compare_report.c */
+double cmp_metric_of(const cmp_run *r, cmp_metric m);
+void cmp_machine_read(cmp_machine *mc);
+void cmp_summarize(cmp_data *d); /* fills d->cells */
+void cmp_print_table(const cmp_data *d, FILE *to);
+/* results.csv, results.json, the charts and report.html in o->out.
+ * Returns 0, or -1 after saying on stderr what could not be written. */
+int cmp_write_report(const cmp_data *d);
+
+/* compare_find.c: up to `max` one-sentence findings, computed from the
+ * medians; only those the data supports. Returns how many. */
+int cmp_findings(const cmp_data *d, char (*out)[400], int max);
+
+/* Numbers as people read them: "172k", "1.25M", "950". */
+const char *cmp_si(double v, char *buf, size_t cap);
+/* A duration given in microseconds: "850 µs", "1.2 ms". */
+const char *cmp_us(double us, char *buf, size_t cap);
+/* A size given in bytes: "820 B", "9.5 KiB". */
+const char *cmp_bytes(double b, char *buf, size_t cap);
+/* A value of metric m in the unit people read it in. */
+const char *cmp_format(cmp_metric m, double v, char *buf, size_t cap);
+
+/* How many measured cells had the load generator CPU-bound (>= 90% of its
+ * CPU): there msg/s is the pair's limit, not the server's alone. */
+int cmp_load_bound(const cmp_data *d, int *measured);
+
+/* compare_html.c: report.html, self-contained (the charts inlined). */
+void cmp_write_html(const cmp_data *d, FILE *to);
+
+/* compare_svg.c: the chart of metric m against connection count, one line
+ * per model, as a standalone SVG document (also fit to inline in HTML). */
+void cmp_svg_chart(const cmp_data *d, cmp_metric m, FILE *to);
+/* The chart's file name ("throughput.svg"). */
+const char *cmp_chart_file(cmp_metric m);
+
+#endif
