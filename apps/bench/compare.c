@@ -539,6 +539,7 @@ int bench_compare(int argc, char **argv) {
            "charts: %s/{throughput,latency,cpu,memory}.svg\n"
            "data:   %s/results.csv, %s/results.json (every run)\n",
            o.out, o.out, o.out, o.out);
+  int ok = rc == 0 && any_ok(&d);
   free(d.runs);
-  return rc < 0 || !any_ok(&d) ? 1 : 0;
+  return ok ? 0 : 1;
 }
