@@ -17,6 +17,7 @@ need_cmd make make
 need_cmd cmake cmake
 need_cmd pkg-config pkg-config
 need_pc cmocka libcmocka-dev
+need_pc liburing liburing-dev # the proactor's io_uring backend
 if [ "${1:-}" = bench ]; then
   need_pc libuv libuv1-dev
   need_pc libevent libevent-dev

@@ -5,7 +5,9 @@
  *   2. run the deferred calls queued before this point;
  *   3. wait in the selector: no longer than the next timer, not at all if
  *      there are deferred calls, the loop is stopping, nothing is alive,
- *      mode is NOWAIT, or mode is ONCE and steps 1-2 ran callbacks;
+ *      mode is NOWAIT, or mode is ONCE and steps 1-2 ran callbacks (with
+ *      a proactor on io_uring the loop waits in its ring instead, and polls
+ *      the selector only when the ring says its fd is ready: iom__waiter);
  *   4. read the clock; run the io callbacks of what is ready (the wake fd
  *      among them: async sends and caught signals);
  *   5. run due timers (so RUN_ONCE that woke for a timer runs it).
@@ -15,6 +17,7 @@
 
 #include "../core/alloc_internal.h"
 #include "../core/clock.h"
+#include "../selector/backend.h"
 
 #include <errno.h>
 #include <string.h>
@@ -162,6 +165,20 @@ static int wait_timeout(iom_loop *loop, iom_run_mode mode, uint64_t ran) {
   return iom__timers_timeout(loop);
 }
 
+/* Step 3 with a waiter (the proactor's ring): wait there, run the
+ * completions, and poll the selector, without waiting, only if its fd was
+ * ready. Returns the selector's count or -errno. */
+static int wait_in_waiter(iom_loop *loop, int timeout) {
+  iom__waiter *w = &loop->waiter;
+  int err = w->wait(w->ctx, timeout);
+  if (err < 0)
+    return err;
+  loop->now = iom__now_ns();
+  if (!w->dispatch(w->ctx))
+    return 0;
+  return iom_selector_select(loop->sel, 0, loop->ready, IOM__READY_MAX);
+}
+
 static int iterate(iom_loop *loop, iom_run_mode mode) {
   uint64_t ran = loop->ran;
   loop->timer_limit = loop->timer_seq;
@@ -171,8 +188,10 @@ static int iterate(iom_loop *loop, iom_run_mode mode) {
   int timeout = wait_timeout(loop, mode, ran);
   if (timeout != 0)
     loop->waits++;
-  int nready = iom_selector_select(loop->sel, timeout, loop->ready,
-                                   IOM__READY_MAX);
+  int nready = loop->waiter.wait
+                   ? wait_in_waiter(loop, timeout)
+                   : iom_selector_select(loop->sel, timeout, loop->ready,
+                                         IOM__READY_MAX);
   if (nready < 0)
     return nready;
   loop->now = iom__now_ns();
@@ -234,4 +253,19 @@ void iom__loop_ext_set(iom_loop *loop, iom__loop_ext slot, void *ext,
                        void (*fini)(void *ext)) {
   loop->ext[slot] = ext;
   loop->ext_fini[slot] = fini;
+}
+
+int iom__loop_set_waiter(iom_loop *loop, const iom__waiter *waiter) {
+  if (waiter && loop->waiter.wait)
+    return -EBUSY;
+  if (waiter)
+    loop->handles++;
+  else if (loop->waiter.wait)
+    loop->handles--;
+  loop->waiter = waiter ? *waiter : (iom__waiter){0};
+  return 0;
+}
+
+int iom__loop_poll_fd(const iom_loop *loop) {
+  return iom__selector_fd(loop->sel);
 }

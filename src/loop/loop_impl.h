@@ -100,6 +100,8 @@ struct iom_loop {
   iom_signal signals;    /* sentinel of this loop's started watchers */
   iom_signal *signal_cursor; /* the next watcher dispatch will visit */
 
+  iom__waiter waiter; /* proactor: waits instead of the selector if set */
+
   void *ext[IOM__EXT_COUNT];
   void (*ext_fini[IOM__EXT_COUNT])(void *ext);
 };

@@ -39,6 +39,9 @@ typedef struct iom__backend_ops {
    * EINTR and the total timeout) and fill out[0..n). Return the count or
    * -errno. */
   int (*wait)(iom_selector *sel, int timeout_ms, iom_ready *out, int n);
+  /* The fd that becomes readable when the selector has events (epoll's own
+   * fd), so another waiter can watch it; NULL when there is none. */
+  int (*pollable_fd)(const iom_selector *sel);
 } iom__backend_ops;
 
 struct iom_selector {
@@ -73,6 +76,9 @@ static inline unsigned iom__ready_events(const iom__slot *slot, int readable,
     ev |= IOM_WRITE;
   return ev & slot->key.events;
 }
+
+/* The selector's pollable fd (see pollable_fd), or -1. */
+int iom__selector_fd(const iom_selector *sel);
 
 extern const iom__backend_ops iom__select_ops;
 extern const iom__backend_ops iom__poll_ops;

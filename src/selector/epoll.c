@@ -141,6 +141,10 @@ static int epoll_wait_ready(iom_selector *sel, int timeout_ms, iom_ready *out,
   return got;
 }
 
+static int epoll_pollable_fd(const iom_selector *sel) {
+  return ((const epoll_state *)sel->impl)->epfd;
+}
+
 const iom__backend_ops iom__epoll_ops = {
     .kind = IOM_EPOLL,
     .name = "epoll",
@@ -151,4 +155,5 @@ const iom__backend_ops iom__epoll_ops = {
     .mod = epoll_mod,
     .del = epoll_del,
     .wait = epoll_wait_ready,
+    .pollable_fd = epoll_pollable_fd,
 };

@@ -100,6 +100,10 @@ const char *iom_selector_name(const iom_selector *sel) {
 
 int iom_selector_count(const iom_selector *sel) { return sel->count; }
 
+int iom__selector_fd(const iom_selector *sel) {
+  return sel->ops->pollable_fd ? sel->ops->pollable_fd(sel) : -1;
+}
+
 static int valid_events(unsigned events) {
   return events != 0 && (events & ~IOM__EVENTS) == 0;
 }
