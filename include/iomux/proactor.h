@@ -45,7 +45,7 @@
  *   - a send's buffer and a recv's buffer (iom_prep_recv) are lent to the
  *     library until the final callback; a connect's address too;
  *   - a buffer group's buffers (iom_prep_recv_group) belong to the library
- *     until a recv callback hands one over (op->buf, op->buf_id, res bytes);
+ *     until a recv callback hands one over (op->rbuf, op->buf_id, res bytes);
  *     it is then the caller's, to read or write in place, until it gives it
  *     back with iom_bufgroup_put(). The kernel picks the buffer only when
  *     data is there, so idle connections hold none;
