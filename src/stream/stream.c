@@ -197,12 +197,15 @@ static void check_high(iom_stream *s) {
   }
 }
 
-/* sendmsg, never raising SIGPIPE. Returns the bytes the kernel took (0 when
- * it is full), or -1 once the stream has failed. */
+/* Send, never raising SIGPIPE: send() for one buffer (the echo path: it
+ * copies no msghdr in), sendmsg() for several. Returns the bytes the kernel
+ * took (0 when it is full), or -1 once the stream has failed. */
 static ssize_t send_iov(iom_stream *s, struct iovec *iov, int n) {
   struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
   for (;;) {
-    ssize_t w = sendmsg(s->io.fd, &msg, MSG_NOSIGNAL);
+    ssize_t w = n == 1 ? send(s->io.fd, iov->iov_base, iov->iov_len,
+                              MSG_NOSIGNAL)
+                       : sendmsg(s->io.fd, &msg, MSG_NOSIGNAL);
     if (w >= 0)
       return w;
     if (errno == EINTR)
