@@ -47,6 +47,15 @@ int echo_catch_stop(void);
  * main thread is the one interrupted). */
 void echo_block_stop_signals(void);
 
+/* One accept4() on a non-blocking listener, the new socket non-blocking and
+ * close-on-exec. Errors that belong to one half-made connection
+ * (ECONNABORTED, EPROTO, EPERM, EINTR) are skipped. Returns the fd; -EAGAIN
+ * when no connection waits; or the error (-EMFILE, -ENFILE, -ENOBUFS,
+ * -ENOMEM, ...) when the process or system is out of something, reported as
+ * "iomux-echo: <who>: accept paused": the connection stays queued and the
+ * listener stays ready, so the caller must stop accepting for a while. */
+int echo_accept(int listen_fd, const char *who);
+
 /* Report a failure the way every model does: "iomux-echo: what: error". */
 int echo_fail(const char *what, int err);
 

@@ -55,7 +55,6 @@
  *
  * Try it:  iomux-echo --model epoll --port 7000 &  nc 127.0.0.1 7000
  */
-#define _GNU_SOURCE /* accept4 */
 #include "echo.h"
 #include "echo_queue.h"
 
@@ -164,18 +163,14 @@ static void listen_for(server *s, int on) {
 /* The listener is readable: accept until EAGAIN, at most ACCEPT_BATCH. */
 static void accept_some(server *s) {
   for (int i = 0; i < ACCEPT_BATCH; i++) {
-    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = echo_accept(s->listen_fd, "epoll");
     if (fd >= 0) {
       take(s, fd);
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      return;
-    } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-               errno == ENOMEM) {
-      /* The connection stays queued, so the listener stays readable. */
-      echo_fail("epoll: accept paused", -errno);
+      continue;
+    }
+    if (fd != -EAGAIN) /* out of fds: the listener stays ready, wait */
       s->paused_until = now_ms() + ACCEPT_PAUSE_MS;
-      return;
-    } /* else ECONNABORTED, EINTR, EPROTO, EPERM: that one is gone, go on */
+    return;
   }
 }
 

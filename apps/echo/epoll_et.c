@@ -67,7 +67,7 @@
  *
  * Try it:  iomux-echo --model epoll-et --port 7000 &  nc 127.0.0.1 7000
  */
-#define _GNU_SOURCE /* accept4, EPOLLRDHUP */
+#define _GNU_SOURCE /* EPOLLRDHUP */
 #include "echo.h"
 #include "echo_queue.h"
 
@@ -116,9 +116,6 @@ static long long now_ms(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
-
-/* EAGAIN: no connection waits; only a new edge changes that. */
-static int at_eagain(void) { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
 /* ---- the ready list ---- */
 
@@ -210,18 +207,16 @@ static void take(server *s, int fd) {
  * per round; accept_ready stays set while connections may be left. */
 static void accept_some(server *s) {
   for (int i = 0; i < ACCEPT_BATCH; i++) {
-    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = echo_accept(s->listen_fd, "epoll-et");
     if (fd >= 0) {
       take(s, fd);
-    } else if (at_eagain()) {
+      continue;
+    }
+    if (fd == -EAGAIN)
       s->accept_ready = 0; /* the next connection brings a new edge */
-      return;
-    } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-               errno == ENOMEM) {
-      echo_fail("epoll-et: accept paused", -errno);
+    else /* out of fds: the listener stays ready, wait */
       s->paused_until = now_ms() + ACCEPT_PAUSE_MS;
-      return;
-    } /* else ECONNABORTED, EINTR, EPROTO, EPERM: that one is gone, go on */
+    return;
   }
 }
 

@@ -91,6 +91,33 @@ int echo_fail(const char *what, int err) {
   return 1;
 }
 
+int echo_accept(int listen_fd, const char *who) {
+  for (;;) {
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0)
+      return fd;
+    switch (errno) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+      return -EAGAIN;
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case EINTR:
+      continue; /* that connection is gone: take the next */
+    default: {
+      int err = -errno;
+      char what[64];
+      snprintf(what, sizeof what, "%s: accept paused", who);
+      echo_fail(what, err);
+      return err;
+    }
+    }
+  }
+}
+
 /* A bound, listening, blocking socket, SO_REUSEADDR and SO_REUSEPORT (so the
  * multi-loop models can open more on the same port). */
 static int open_listener(const echo_opts *o) {
