@@ -29,7 +29,16 @@
  *  d) a multishot recv ends when the buffers run out (-ENOBUFS) or for other
  *     reasons (CQ overflow): the first parks (bufgroup.c), the second is
  *     re-armed by the library;
- *  e) the SQ may be full: submit what is there and take a slot again.
+ *  e) the SQ may be full: submit what is there and take a slot again;
+ *  f) every op on a plain fd takes and drops a reference to the file (an
+ *     atomic on a cold cache line, a few percent of an echo's CPU). An fd
+ *     with a multishot recv armed lives long and carries most of the
+ *     traffic, so it is also registered in the ring's file table, in the
+ *     slot of its own number, and its recv and sends name the slot. The
+ *     slot is filled and emptied by SQEs, so each change takes effect in
+ *     order with the sends queued around it; it is emptied when that recv
+ *     ends or the fd is closed, so a later close(2) of the fd and reuse of
+ *     its number cannot reach a stale file.
  */
 #define _GNU_SOURCE
 #include "proactor_impl.h"
@@ -41,10 +50,12 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #define SQ_ENTRIES 4096
 #define CQ_ENTRIES 16384
 #define CQE_BATCH 256
+#define MAX_SLOTS 65536 /* registered files: fds below this and RLIMIT_NOFILE */
 
 /* The ring's own requests: below any op's address. */
 enum { TOKEN_IGNORE = 1, TOKEN_POLL = 2, TOKEN_MAX = 8 };
@@ -56,10 +67,19 @@ typedef struct uring {
   int poll_fd;        /* the loop's epoll fd */
   int poll_armed, selector_ready;
   int defer, batch;
-  uint32_t *epochs;   /* per fd: closes started (c) */
-  int nepochs;
+  struct fd_state *fds; /* per fd */
+  int nfds;
+  int *slot_ids;      /* slot_ids[i] == i: what a slot update reads (f) */
+  int nslots;         /* fds below this can be registered */
   int next_bgid;
 } uring;
+
+typedef struct fd_state {
+  uint32_t epoch;     /* closes started (c) */
+  iom_op *fixed_by;   /* the multishot recv that registered it (f) */
+} fd_state;
+
+static const int no_file = -1;
 
 typedef struct cqe_copy {
   uint64_t ud;
@@ -91,20 +111,60 @@ static void flush_if_unbatched(uring *u) {
 static int epoch_ok(uring *u, iom_op *op) {
   if (op->fd < 0)
     return 0;
-  if (op->fd >= u->nepochs) {
-    int old = u->nepochs;
-    void *e = u->epochs;
-    if (iom__grow(&e, &u->nepochs, op->fd + 1, sizeof *u->epochs, 256) < 0)
+  if (op->fd >= u->nfds) {
+    int old = u->nfds;
+    void *e = u->fds;
+    if (iom__grow(&e, &u->nfds, op->fd + 1, sizeof *u->fds, 256) < 0)
       return -ENOMEM;
-    u->epochs = e;
-    memset(u->epochs + old, 0, (size_t)(u->nepochs - old) * sizeof(uint32_t));
+    u->fds = e;
+    memset(u->fds + old, 0, (size_t)(u->nfds - old) * sizeof *u->fds);
   }
   if (!op->priv.started) {
     op->priv.started = 1;
-    op->priv.epoch = u->epochs[op->fd];
+    op->priv.epoch = u->fds[op->fd].epoch;
     return 0;
   }
-  return op->priv.epoch == u->epochs[op->fd] ? 0 : -ECANCELED;
+  return op->priv.epoch == u->fds[op->fd].epoch ? 0 : -ECANCELED;
+}
+
+/* ---- registered files (f) --------------------------------------------------- */
+
+/* Fill slot fd with the fd's file (file == &slot_ids[fd]) or empty it
+ * (file == &no_file). The kernel reads *file when it runs the SQE. */
+static struct io_uring_sqe *queue_slot(uring *u, int fd, const int *file) {
+  struct io_uring_sqe *sqe = get_sqe(u);
+  if (!sqe)
+    return NULL;
+  io_uring_prep_files_update(sqe, (int *)file, 1, fd);
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(sqe, TOKEN_IGNORE);
+  return sqe;
+}
+
+static void fix_file(uring *u, iom_op *op) {
+  if (op->kind != IOM_OP_RECV || !op->group || !(op->flags & IOM_MULTISHOT) ||
+      !(u->p->features & IOM_PF_MULTISHOT_RECV) || op->fd >= u->nslots ||
+      u->fds[op->fd].fixed_by)
+    return;
+  if (queue_slot(u, op->fd, &u->slot_ids[op->fd]))
+    u->fds[op->fd].fixed_by = op;
+}
+
+/* Returns the SQE, for a close to link; NULL if there was no slot. */
+static struct io_uring_sqe *unfix_file(uring *u, int fd) {
+  fd_state *s = &u->fds[fd];
+  if (!s->fixed_by)
+    return NULL;
+  s->fixed_by = NULL;
+  struct io_uring_sqe *sqe = queue_slot(u, fd, &no_file);
+  if (!sqe) /* the SQ is stuck: empty it now, out of order but safe */
+    io_uring_register_files_update(&u->ring, (unsigned)fd, (int *)&no_file, 1);
+  return sqe;
+}
+
+static void use_slot(uring *u, const iom_op *op, struct io_uring_sqe *sqe) {
+  if (op->fd < u->nslots && u->fds[op->fd].fixed_by)
+    sqe->flags |= IOSQE_FIXED_FILE; /* the slot's number is the fd's */
 }
 
 /* ---- preparing SQEs -------------------------------------------------------- */
@@ -140,10 +200,14 @@ static void prep_timeout(iom_op *op, struct io_uring_sqe *sqe) {
 static void prep_sqe(uring *u, iom_op *op, struct io_uring_sqe *sqe) {
   switch (op->kind) {
   case IOM_OP_ACCEPT: prep_accept(u, op, sqe); break;
-  case IOM_OP_RECV: prep_recv(u, op, sqe); break;
+  case IOM_OP_RECV:
+    prep_recv(u, op, sqe);
+    use_slot(u, op, sqe);
+    break;
   case IOM_OP_SEND:
     io_uring_prep_send(sqe, op->fd, (char *)op->buf + op->priv.sent,
                        op->len - op->priv.sent, MSG_NOSIGNAL);
+    use_slot(u, op, sqe);
     break;
   case IOM_OP_CONNECT:
     io_uring_prep_connect(sqe, op->fd, op->addr, op->addrlen);
@@ -156,24 +220,24 @@ static void prep_sqe(uring *u, iom_op *op, struct io_uring_sqe *sqe) {
   io_uring_sqe_set_data64(sqe, token_of(op));
 }
 
-/* b) Two SQEs that must go in one submit, or the link breaks. */
+/* b) Two or three SQEs (f: the slot emptied) that must go in one submit,
+ * or the link breaks. */
 static void start_close(uring *u, iom_op *op) {
-  if (io_uring_sq_space_left(&u->ring) < 2)
+  if (io_uring_sq_space_left(&u->ring) < 3)
     io_uring_submit(&u->ring);
-  struct io_uring_sqe *cancel = get_sqe(u), *close;
-  if (!cancel || !(close = get_sqe(u))) {
-    if (cancel) { /* turn the taken slot into a no-op */
-      io_uring_prep_nop(cancel);
-      io_uring_sqe_set_data64(cancel, TOKEN_IGNORE);
-    }
+  if (io_uring_sq_space_left(&u->ring) < 3) {
     iom__complete_later(u->p, op, -EBUSY);
     return;
   }
-  u->epochs[op->fd]++;
+  u->fds[op->fd].epoch++;
+  struct io_uring_sqe *cancel = io_uring_get_sqe(&u->ring);
   io_uring_prep_cancel_fd(cancel, op->fd, IORING_ASYNC_CANCEL_ALL);
   cancel->flags |= IOSQE_IO_HARDLINK;
   io_uring_sqe_set_data64(cancel, TOKEN_IGNORE);
-  prep_sqe(u, op, close);
+  struct io_uring_sqe *unfix = unfix_file(u, op->fd);
+  if (unfix)
+    unfix->flags |= IOSQE_IO_HARDLINK;
+  prep_sqe(u, op, io_uring_get_sqe(&u->ring));
 }
 
 static void ur_start(iom_proactor *p, iom_op *op) {
@@ -186,6 +250,7 @@ static void ur_start(iom_proactor *p, iom_op *op) {
   if (op->kind == IOM_OP_CLOSE) {
     start_close(u, op);
   } else {
+    fix_file(u, op);
     struct io_uring_sqe *sqe = get_sqe(u);
     if (!sqe) {
       iom__complete_later(p, op, -EBUSY);
@@ -257,6 +322,9 @@ static void handle(uring *u, const cqe_copy *c) {
   iom_op *op = (iom_op *)(uintptr_t)(c->ud & ~(uint64_t)GEN_MASK);
   int res = c->res;
   int more = (c->flags & IORING_CQE_F_MORE) ? IOM__ARMED : IOM__FINAL;
+  if (more == IOM__FINAL && op->fd >= 0 && op->fd < u->nslots &&
+      u->fds[op->fd].fixed_by == op)
+    unfix_file(u, op->fd); /* f) its recv is over */
   if (op->kind == IOM_OP_SEND && !send_result(u, op, &res))
     return;
   if (op->kind == IOM_OP_RECV && op->group &&
@@ -474,6 +542,27 @@ static int probe(uring *u, unsigned *features) {
   return 0;
 }
 
+/* f) A sparse table, one slot per possible fd up to the soft fd limit: the
+ * kernel refuses more. Without it, fds are used as they are. */
+static void setup_slots(uring *u, unsigned *features) {
+  struct rlimit rl;
+  if (iom__uring_off("fixed") || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return;
+  int n = rl.rlim_cur < MAX_SLOTS ? (int)rl.rlim_cur : MAX_SLOTS;
+  u->slot_ids = iom__malloc((size_t)n * sizeof *u->slot_ids);
+  if (!u->slot_ids)
+    return;
+  if (io_uring_register_files_sparse(&u->ring, (unsigned)n) < 0) {
+    iom__free(u->slot_ids);
+    u->slot_ids = NULL;
+    return;
+  }
+  for (int i = 0; i < n; i++)
+    u->slot_ids[i] = i;
+  u->nslots = n;
+  *features |= IOM_PF_FIXED_FILES;
+}
+
 static int ur_open(iom_proactor *p, uring *u) {
   if (iom__uring_off("ring")) /* as under seccomp or io_uring_disabled */
     return -EPERM;
@@ -487,9 +576,12 @@ static int ur_open(iom_proactor *p, uring *u) {
     return err;
   iom__waiter w = {ur_wait, ur_dispatch, u};
   if ((err = probe(u, &p->features)) < 0 ||
-      (err = iom__loop_set_waiter(p->loop, &w)) < 0)
+      (err = iom__loop_set_waiter(p->loop, &w)) < 0) {
     io_uring_queue_exit(&u->ring);
-  return err;
+    return err;
+  }
+  setup_slots(u, &p->features);
+  return 0;
 }
 
 static int ur_init(iom_proactor *p) {
@@ -510,7 +602,8 @@ static void ur_fini(iom_proactor *p) {
   uring *u = ur_of(p);
   iom__loop_set_waiter(p->loop, NULL);
   io_uring_queue_exit(&u->ring); /* also ends the poll on the epoll fd */
-  iom__free(u->epochs);
+  iom__free(u->fds);
+  iom__free(u->slot_ids);
   iom__free(u);
 }
 
