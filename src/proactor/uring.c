@@ -43,9 +43,9 @@
  *     server, with a handful: the server sleeps and wakes (and each wake is
  *     a context switch, an IPI on a VM) once per few messages. With many
  *     ops in flight the wait asks for a batch instead, one completion per
- *     16 ops up to 64, but never waits longer than 100 us after the first
- *     one (the kernel's min-wait, Linux 6.12): a lone connection's round
- *     trip is not held up, and a busy one sleeps once per batch.
+ *     16 ops up to 64, and once 100 us have passed it settles for any (the
+ *     kernel's min-wait, Linux 6.12). A busy server sleeps once per batch;
+ *     few ops in flight (a lone connection) wait for one, as before.
  */
 #define _GNU_SOURCE
 #include "proactor_impl.h"
@@ -64,7 +64,7 @@
 #define CQ_ENTRIES 16384
 #define CQE_BATCH 256
 #define MAX_SLOTS 65536 /* registered files: fds below this and RLIMIT_NOFILE */
-#define MIN_WAIT_US 100 /* g) a batch's wait after its first completion */
+#define MIN_WAIT_US 100 /* g) then any completion will do */
 #define BATCH_PER 16    /* g) completions waited for: 1 per 16 ops in flight */
 #define BATCH_MAX 64
 
@@ -400,8 +400,8 @@ static unsigned flush_sq(struct io_uring *r) {
   return tail - __atomic_load_n(r->sq.khead, __ATOMIC_ACQUIRE);
 }
 
-/* g) Wait for a batch: `want` completions, or MIN_WAIT_US after the first
- * one, or the loop's timeout. */
+/* g) Wait for a batch: `want` completions, or at least one once
+ * MIN_WAIT_US have passed, or the loop's timeout. */
 static int wait_batch(uring *u, unsigned want, int timeout_ms) {
   struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
                                  .tv_nsec = (timeout_ms % 1000) * 1000000LL};
