@@ -49,7 +49,9 @@
  *     it is then the caller's, to read or write in place, until it gives it
  *     back with iom_bufgroup_put(). The kernel picks the buffer only when
  *     data is there, so idle connections hold none;
- *   - fds stay the caller's: only a close operation closes one.
+ *   - fds stay the caller's: only a close operation closes one. Close an fd
+ *     with ops in flight only that way (close(2) leaves them running: the
+ *     kernel holds the file); once its last op has ended, close(2) is fine.
  *
  * Rules that keep the data in order and the memory safe:
  *   - one send in flight per socket: a send the kernel takes in part is
@@ -123,8 +125,6 @@ const char *iom_proactor_backend(const iom_proactor *p);
 #define IOM_PF_SINGLE_ISSUER 0x10u
 #define IOM_PF_DEFER_TASKRUN 0x20u /* completions run when we wait, batched */
 #define IOM_PF_BATCHED 0x40u       /* one io_uring_enter per loop iteration */
-#define IOM_PF_FIXED_FILES 0x80u   /* busy sockets named by a registered slot */
-#define IOM_PF_MIN_WAIT 0x100u     /* a busy ring waits for a batch (100 us) */
 unsigned iom_proactor_features(const iom_proactor *p);
 
 /* Operations in flight (submitted, final callback not yet run). */

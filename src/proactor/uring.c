@@ -29,23 +29,7 @@
  *  d) a multishot recv ends when the buffers run out (-ENOBUFS) or for other
  *     reasons (CQ overflow): the first parks (bufgroup.c), the second is
  *     re-armed by the library;
- *  e) the SQ may be full: submit what is there and take a slot again;
- *  f) every op on a plain fd takes and drops a reference to the file (an
- *     atomic on a cold cache line, a few percent of an echo's CPU). An fd
- *     with a multishot recv armed lives long and carries most of the
- *     traffic, so it is also registered in the ring's file table, in the
- *     slot of its own number, and its recv and sends name the slot. The
- *     slot is filled and emptied by SQEs, so each change takes effect in
- *     order with the sends queued around it; it is emptied when that recv
- *     ends or the fd is closed, so a later close(2) of the fd and reuse of
- *     its number cannot reach a stale file;
- *  g) a wait that returns at the first completion returns, on a busy
- *     server, with a handful: the server sleeps and wakes (and each wake is
- *     a context switch, an IPI on a VM) once per few messages. With many
- *     ops in flight the wait asks for a batch instead, one completion per
- *     16 ops up to 64, and once 100 us have passed it settles for any (the
- *     kernel's min-wait, Linux 6.12). A busy server sleeps once per batch;
- *     few ops in flight (a lone connection) wait for one, as before.
+ *  e) the SQ may be full: submit what is there and take a slot again.
  */
 #define _GNU_SOURCE
 #include "proactor_impl.h"
@@ -55,22 +39,13 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 
 #define SQ_ENTRIES 4096
 #define CQ_ENTRIES 16384
 #define CQE_BATCH 256
-#define MAX_SLOTS 65536 /* registered files: fds below this and RLIMIT_NOFILE */
-#define MIN_WAIT_US 100 /* g) then any completion will do */
-#define BATCH_PER 16    /* g) completions waited for: 1 per 16 ops in flight */
-#define BATCH_MAX 64
 
-#ifndef IORING_FEAT_MIN_TIMEOUT /* Linux 6.12; liburing 2.3 predates it */
-#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
-#endif
 /* The ring's own requests: below any op's address. */
 enum { TOKEN_IGNORE = 1, TOKEN_POLL = 2, TOKEN_MAX = 8 };
 #define GEN_MASK 3u
@@ -80,20 +55,11 @@ typedef struct uring {
   iom_proactor *p;
   int poll_fd;        /* the loop's epoll fd */
   int poll_armed, selector_ready;
-  int defer, batch, min_wait, ring_registered;
-  struct fd_state *fds; /* per fd */
-  int nfds;
-  int *slot_ids;      /* slot_ids[i] == i: what a slot update reads (f) */
-  int nslots;         /* fds below this can be registered */
+  int defer, batch;
+  uint32_t *epochs;   /* per fd: closes started (c) */
+  int nepochs;
   int next_bgid;
 } uring;
-
-typedef struct fd_state {
-  uint32_t epoch;     /* closes started (c) */
-  iom_op *fixed_by;   /* the multishot recv that registered it (f) */
-} fd_state;
-
-static const int no_file = -1;
 
 typedef struct cqe_copy {
   uint64_t ud;
@@ -125,60 +91,20 @@ static void flush_if_unbatched(uring *u) {
 static int epoch_ok(uring *u, iom_op *op) {
   if (op->fd < 0)
     return 0;
-  if (op->fd >= u->nfds) {
-    int old = u->nfds;
-    void *e = u->fds;
-    if (iom__grow(&e, &u->nfds, op->fd + 1, sizeof *u->fds, 256) < 0)
+  if (op->fd >= u->nepochs) {
+    int old = u->nepochs;
+    void *e = u->epochs;
+    if (iom__grow(&e, &u->nepochs, op->fd + 1, sizeof *u->epochs, 256) < 0)
       return -ENOMEM;
-    u->fds = e;
-    memset(u->fds + old, 0, (size_t)(u->nfds - old) * sizeof *u->fds);
+    u->epochs = e;
+    memset(u->epochs + old, 0, (size_t)(u->nepochs - old) * sizeof(uint32_t));
   }
   if (!op->priv.started) {
     op->priv.started = 1;
-    op->priv.epoch = u->fds[op->fd].epoch;
+    op->priv.epoch = u->epochs[op->fd];
     return 0;
   }
-  return op->priv.epoch == u->fds[op->fd].epoch ? 0 : -ECANCELED;
-}
-
-/* ---- registered files (f) --------------------------------------------------- */
-
-/* Fill slot fd with the fd's file (file == &slot_ids[fd]) or empty it
- * (file == &no_file). The kernel reads *file when it runs the SQE. */
-static struct io_uring_sqe *queue_slot(uring *u, int fd, const int *file) {
-  struct io_uring_sqe *sqe = get_sqe(u);
-  if (!sqe)
-    return NULL;
-  io_uring_prep_files_update(sqe, (int *)file, 1, fd);
-  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-  io_uring_sqe_set_data64(sqe, TOKEN_IGNORE);
-  return sqe;
-}
-
-static void fix_file(uring *u, iom_op *op) {
-  if (op->kind != IOM_OP_RECV || !op->group || !(op->flags & IOM_MULTISHOT) ||
-      !(u->p->features & IOM_PF_MULTISHOT_RECV) || op->fd >= u->nslots ||
-      u->fds[op->fd].fixed_by)
-    return;
-  if (queue_slot(u, op->fd, &u->slot_ids[op->fd]))
-    u->fds[op->fd].fixed_by = op;
-}
-
-/* Returns the SQE, for a close to link; NULL if there was no slot. */
-static struct io_uring_sqe *unfix_file(uring *u, int fd) {
-  fd_state *s = &u->fds[fd];
-  if (!s->fixed_by)
-    return NULL;
-  s->fixed_by = NULL;
-  struct io_uring_sqe *sqe = queue_slot(u, fd, &no_file);
-  if (!sqe) /* the SQ is stuck: empty it now, out of order but safe */
-    io_uring_register_files_update(&u->ring, (unsigned)fd, (int *)&no_file, 1);
-  return sqe;
-}
-
-static void use_slot(uring *u, const iom_op *op, struct io_uring_sqe *sqe) {
-  if (op->fd < u->nslots && u->fds[op->fd].fixed_by)
-    sqe->flags |= IOSQE_FIXED_FILE; /* the slot's number is the fd's */
+  return op->priv.epoch == u->epochs[op->fd] ? 0 : -ECANCELED;
 }
 
 /* ---- preparing SQEs -------------------------------------------------------- */
@@ -214,14 +140,10 @@ static void prep_timeout(iom_op *op, struct io_uring_sqe *sqe) {
 static void prep_sqe(uring *u, iom_op *op, struct io_uring_sqe *sqe) {
   switch (op->kind) {
   case IOM_OP_ACCEPT: prep_accept(u, op, sqe); break;
-  case IOM_OP_RECV:
-    prep_recv(u, op, sqe);
-    use_slot(u, op, sqe);
-    break;
+  case IOM_OP_RECV: prep_recv(u, op, sqe); break;
   case IOM_OP_SEND:
     io_uring_prep_send(sqe, op->fd, (char *)op->buf + op->priv.sent,
                        op->len - op->priv.sent, MSG_NOSIGNAL);
-    use_slot(u, op, sqe);
     break;
   case IOM_OP_CONNECT:
     io_uring_prep_connect(sqe, op->fd, op->addr, op->addrlen);
@@ -234,24 +156,24 @@ static void prep_sqe(uring *u, iom_op *op, struct io_uring_sqe *sqe) {
   io_uring_sqe_set_data64(sqe, token_of(op));
 }
 
-/* b) Two or three SQEs (f: the slot emptied) that must go in one submit,
- * or the link breaks. */
+/* b) Two SQEs that must go in one submit, or the link breaks. */
 static void start_close(uring *u, iom_op *op) {
-  if (io_uring_sq_space_left(&u->ring) < 3)
+  if (io_uring_sq_space_left(&u->ring) < 2)
     io_uring_submit(&u->ring);
-  if (io_uring_sq_space_left(&u->ring) < 3) {
+  struct io_uring_sqe *cancel = get_sqe(u), *close;
+  if (!cancel || !(close = get_sqe(u))) {
+    if (cancel) { /* turn the taken slot into a no-op */
+      io_uring_prep_nop(cancel);
+      io_uring_sqe_set_data64(cancel, TOKEN_IGNORE);
+    }
     iom__complete_later(u->p, op, -EBUSY);
     return;
   }
-  u->fds[op->fd].epoch++;
-  struct io_uring_sqe *cancel = io_uring_get_sqe(&u->ring);
+  u->epochs[op->fd]++;
   io_uring_prep_cancel_fd(cancel, op->fd, IORING_ASYNC_CANCEL_ALL);
   cancel->flags |= IOSQE_IO_HARDLINK;
   io_uring_sqe_set_data64(cancel, TOKEN_IGNORE);
-  struct io_uring_sqe *unfix = unfix_file(u, op->fd);
-  if (unfix)
-    unfix->flags |= IOSQE_IO_HARDLINK;
-  prep_sqe(u, op, io_uring_get_sqe(&u->ring));
+  prep_sqe(u, op, close);
 }
 
 static void ur_start(iom_proactor *p, iom_op *op) {
@@ -264,7 +186,6 @@ static void ur_start(iom_proactor *p, iom_op *op) {
   if (op->kind == IOM_OP_CLOSE) {
     start_close(u, op);
   } else {
-    fix_file(u, op);
     struct io_uring_sqe *sqe = get_sqe(u);
     if (!sqe) {
       iom__complete_later(p, op, -EBUSY);
@@ -336,9 +257,6 @@ static void handle(uring *u, const cqe_copy *c) {
   iom_op *op = (iom_op *)(uintptr_t)(c->ud & ~(uint64_t)GEN_MASK);
   int res = c->res;
   int more = (c->flags & IORING_CQE_F_MORE) ? IOM__ARMED : IOM__FINAL;
-  if (more == IOM__FINAL && op->fd >= 0 && op->fd < u->nslots &&
-      u->fds[op->fd].fixed_by == op)
-    unfix_file(u, op->fd); /* f) its recv is over */
   if (op->kind == IOM_OP_SEND && !send_result(u, op, &res))
     return;
   if (op->kind == IOM_OP_RECV && op->group &&
@@ -388,56 +306,13 @@ static void arm_poll(uring *u) {
   u->poll_armed = 1;
 }
 
-/* g) Publish the prepared SQEs as io_uring_submit() would (liburing 2.3
- * has no call that submits and waits with a batch timeout). The SQ array
- * maps slot i to SQE i, as liburing sets it up. Returns how many wait. */
-static unsigned flush_sq(struct io_uring *r) {
-  unsigned tail = r->sq.sqe_tail;
-  if (r->sq.sqe_head != tail) {
-    r->sq.sqe_head = tail;
-    __atomic_store_n(r->sq.ktail, tail, __ATOMIC_RELEASE);
-  }
-  return tail - __atomic_load_n(r->sq.khead, __ATOMIC_ACQUIRE);
-}
-
-/* g) Wait for a batch: `want` completions, or at least one once
- * MIN_WAIT_US have passed, or the loop's timeout. */
-static int wait_batch(uring *u, unsigned want, int timeout_ms) {
-  struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
-                                 .tv_nsec = (timeout_ms % 1000) * 1000000LL};
-  struct io_uring_getevents_arg arg = {
-      .sigmask_sz = _NSIG / 8,
-      .pad = MIN_WAIT_US, /* min_wait_usec in kernels that have it */
-      .ts = timeout_ms > 0 ? (uint64_t)(uintptr_t)&ts : 0,
-  };
-  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
-  int fd = u->ring.ring_fd;
-  if (u->ring_registered) {
-    fd = u->ring.enter_ring_fd;
-    flags |= IORING_ENTER_REGISTERED_RING;
-  }
-  return io_uring_enter2((unsigned)fd, flush_sq(&u->ring), want, flags,
-                         (sigset_t *)&arg, sizeof arg);
-}
-
-/* g) How many completions to wait for: one per BATCH_PER ops in flight (a
- * busy server), up to BATCH_MAX; one when few are in flight, so a lone
- * connection's round trip never waits for the batch timeout. */
-static unsigned batch_want(const uring *u) {
-  unsigned want = (unsigned)u->p->inflight / BATCH_PER;
-  return want < 1 ? 1 : want > BATCH_MAX ? BATCH_MAX : want;
-}
-
 /* The waiter's wait: one io_uring_enter submits and waits. */
 static int ur_wait(void *ctx, int timeout_ms) {
   uring *u = ctx;
   struct io_uring_cqe *cqe;
   int ret;
-  unsigned want = u->min_wait ? batch_want(u) : 1;
   arm_poll(u);
-  if (timeout_ms != 0 && want > 1) {
-    ret = wait_batch(u, want, timeout_ms);
-  } else if (timeout_ms == 0) {
+  if (timeout_ms == 0) {
     ret = u->defer ? io_uring_submit_and_get_events(&u->ring)
                    : io_uring_submit(&u->ring);
   } else if (timeout_ms < 0) {
@@ -557,13 +432,7 @@ static int setup_ring(uring *u, unsigned *features) {
     u->defer = 1;
     *features |= IOM_PF_SINGLE_ISSUER | IOM_PF_DEFER_TASKRUN;
   }
-  /* saves an fd lookup per enter */
-  u->ring_registered = io_uring_register_ring_fd(&u->ring) == 1;
-  if ((prm.features & IORING_FEAT_MIN_TIMEOUT) && u->defer &&
-      !iom__uring_off("minwait")) {
-    u->min_wait = 1;
-    *features |= IOM_PF_MIN_WAIT;
-  }
+  io_uring_register_ring_fd(&u->ring); /* saves an fd lookup per enter */
   return 0;
 }
 
@@ -605,27 +474,6 @@ static int probe(uring *u, unsigned *features) {
   return 0;
 }
 
-/* f) A sparse table, one slot per possible fd up to the soft fd limit: the
- * kernel refuses more. Without it, fds are used as they are. */
-static void setup_slots(uring *u, unsigned *features) {
-  struct rlimit rl;
-  if (iom__uring_off("fixed") || getrlimit(RLIMIT_NOFILE, &rl) < 0)
-    return;
-  int n = rl.rlim_cur < MAX_SLOTS ? (int)rl.rlim_cur : MAX_SLOTS;
-  u->slot_ids = iom__malloc((size_t)n * sizeof *u->slot_ids);
-  if (!u->slot_ids)
-    return;
-  if (io_uring_register_files_sparse(&u->ring, (unsigned)n) < 0) {
-    iom__free(u->slot_ids);
-    u->slot_ids = NULL;
-    return;
-  }
-  for (int i = 0; i < n; i++)
-    u->slot_ids[i] = i;
-  u->nslots = n;
-  *features |= IOM_PF_FIXED_FILES;
-}
-
 static int ur_open(iom_proactor *p, uring *u) {
   if (iom__uring_off("ring")) /* as under seccomp or io_uring_disabled */
     return -EPERM;
@@ -639,12 +487,9 @@ static int ur_open(iom_proactor *p, uring *u) {
     return err;
   iom__waiter w = {ur_wait, ur_dispatch, u};
   if ((err = probe(u, &p->features)) < 0 ||
-      (err = iom__loop_set_waiter(p->loop, &w)) < 0) {
+      (err = iom__loop_set_waiter(p->loop, &w)) < 0)
     io_uring_queue_exit(&u->ring);
-    return err;
-  }
-  setup_slots(u, &p->features);
-  return 0;
+  return err;
 }
 
 static int ur_init(iom_proactor *p) {
@@ -665,8 +510,7 @@ static void ur_fini(iom_proactor *p) {
   uring *u = ur_of(p);
   iom__loop_set_waiter(p->loop, NULL);
   io_uring_queue_exit(&u->ring); /* also ends the poll on the epoll fd */
-  iom__free(u->fds);
-  iom__free(u->slot_ids);
+  iom__free(u->epochs);
   iom__free(u);
 }
 

@@ -637,161 +637,6 @@ static void test_loop_handles_keep_working(void **state) {
   env_close(&e);
 }
 
-/* With many ops in flight the uring ring waits for a batch of completions
- * (IOM_PF_MIN_WAIT). It must still return for a single completion, for a
- * loop timer and for an async wake-up when nothing else comes. */
-enum { IDLE_OPS = 256 }; /* enough for the largest batch */
-
-static int got_bytes(void *arg) { return ((rec *)arg)->bytes > 0; }
-static int is_set(void *arg) { return *(int *)arg; }
-
-static void test_busy_ring_keeps_time(void **state) {
-  (void)state;
-  env e;
-  env_open(&e);
-  iom_op *idle = calloc(IDLE_OPS, sizeof *idle);
-  rec ir = {0};
-  for (int i = 0; i < IDLE_OPS; i++) {
-    iom_prep_timeout(&idle[i], 60000, on_rec, &ir);
-    assert_int_equal(iom_proactor_submit(e.p, &idle[i]), 0);
-  }
-  others o = {.e = &e};
-  assert_int_equal(iom_timer_new(e.loop, on_timer, &o, &o.timer), 0);
-  assert_int_equal(iom_async_new(e.loop, on_async, &o, &o.async), 0);
-  uint64_t t0 = tu_now_ms();
-  iom_timer_start(o.timer, 20, 0);
-  run_until(&e, is_set, &o.timer_ran);
-  assert_true(tu_now_ms() - t0 < 2000);
-  iom_async_send(o.async);
-  run_until(&e, is_set, &o.async_ran);
-
-  int sv[2];
-  tu_tcp_pair(sv);
-  iom_bufgroup *g;
-  assert_int_equal(iom_bufgroup_new(e.p, 8, 4096, &g), 0);
-  iom_op recv;
-  rec r = {0};
-  iom_prep_recv_group(&recv, sv[1], g, IOM_MULTISHOT, on_rec, &r);
-  assert_int_equal(iom_proactor_submit(e.p, &recv), 0);
-  iom_loop_run(e.loop, IOM_RUN_NOWAIT);
-  assert_int_equal(write(sv[0], "one", 3), 3);
-  run_until(&e, got_bytes, &r); /* one completion is a batch too */
-  assert_int_equal(r.bytes, 3);
-  assert_int_equal(ir.calls, 0);
-
-  iom_op close_op, cancel;
-  rec cr = {0}, xr = {0};
-  iom_prep_close(&close_op, sv[1], on_rec, &cr);
-  assert_int_equal(iom_proactor_submit(e.p, &close_op), 0);
-  for (int i = 0; i < IDLE_OPS; i++) {
-    iom_prep_cancel(&cancel, &idle[i], on_rec, &xr);
-    assert_int_equal(iom_proactor_submit(e.p, &cancel), 0);
-    run_until(&e, has_final, &xr);
-    xr = (rec){0};
-  }
-  run_until(&e, has_final, &cr);
-  run_until(&e, has_final, &r);
-  assert_int_equal(ir.finals, IDLE_OPS);
-  assert_int_equal(iom_bufgroup_free(g), 0);
-  iom_timer_free(o.timer);
-  iom_async_free(o.async);
-  close(sv[0]);
-  free(idle);
-  env_close(&e);
-}
-
-/* The uring backend names a socket with a multishot recv by a registered
- * slot (IOM_PF_FIXED_FILES). Once that recv is over, the fd number is the
- * caller's to close(2) and reuse: an op on the new socket with the same
- * number must reach the new socket, not the old one. Likewise after a close
- * op with the recv still armed. */
-static int send_to(env *e, int fd, const char *msg) {
-  iom_op send;
-  rec r = {0};
-  iom_prep_send(&send, fd, msg, strlen(msg), on_rec, &r);
-  assert_int_equal(iom_proactor_submit(e->p, &send), 0);
-  run_until(e, has_final, &r);
-  return r.res;
-}
-
-static void expect_read(int fd, const char *msg) {
-  char buf[64] = {0};
-  size_t n = strlen(msg), got = 0;
-  while (got < n) {
-    ssize_t k = read(fd, buf + got, n - got);
-    assert_true(k > 0);
-    got += (size_t)k;
-  }
-  assert_memory_equal(buf, msg, n);
-}
-
-static void test_fd_number_reused(void **state) {
-  (void)state;
-  env e;
-  env_open(&e);
-  iom_bufgroup *g;
-  assert_int_equal(iom_bufgroup_new(e.p, 8, 4096, &g), 0);
-  int a[2], b[2], c[2];
-  tu_tcp_pair(a);
-  iom_op recv;
-  rec r = {0};
-  iom_prep_recv_group(&recv, a[1], g, IOM_MULTISHOT, on_rec, &r);
-  assert_int_equal(iom_proactor_submit(e.p, &recv), 0);
-  assert_int_equal(write(a[0], "hi", 2), 2);
-  run_until(&e, got_bytes, &r);
-  assert_int_equal(send_to(&e, a[1], "to a"), 4);
-  expect_read(a[0], "to a");
-  shutdown(a[0], SHUT_WR); /* the recv ends (res 0): the slot is emptied */
-  run_until(&e, has_final, &r);
-  assert_int_equal(r.res, 0);
-
-  int num = a[1];
-  close(a[1]); /* plain close(2): allowed, nothing is in flight */
-  close(a[0]);
-  tu_tcp_pair(b);
-  if (b[1] != num) { /* make the number come back */
-    assert_int_equal(dup2(b[1], num), num);
-    close(b[1]);
-    b[1] = num;
-  }
-  assert_int_equal(send_to(&e, b[1], "to b"), 4);
-  expect_read(b[0], "to b");
-
-  /* A close op with the recv armed, then the number reused again. */
-  r = (rec){0};
-  iom_prep_recv_group(&recv, b[1], g, IOM_MULTISHOT, on_rec, &r);
-  assert_int_equal(iom_proactor_submit(e.p, &recv), 0);
-  iom_loop_run(e.loop, IOM_RUN_NOWAIT);
-  iom_op close_op;
-  rec cr = {0};
-  iom_prep_close(&close_op, b[1], on_rec, &cr);
-  assert_int_equal(iom_proactor_submit(e.p, &close_op), 0);
-  run_until(&e, has_final, &cr);
-  run_until(&e, has_final, &r);
-  assert_int_equal(cr.res, 0);
-  close(b[0]);
-  tu_tcp_pair(c);
-  if (c[1] != num) {
-    assert_int_equal(dup2(c[1], num), num);
-    close(c[1]);
-    c[1] = num;
-  }
-  r = (rec){0};
-  iom_prep_recv_group(&recv, c[1], g, IOM_MULTISHOT, on_rec, &r);
-  assert_int_equal(iom_proactor_submit(e.p, &recv), 0);
-  assert_int_equal(write(c[0], "from c", 6), 6);
-  run_until(&e, got_bytes, &r);
-  assert_int_equal(r.bytes, 6);
-  assert_int_equal(send_to(&e, c[1], "to c"), 4);
-  expect_read(c[0], "to c");
-  shutdown(c[0], SHUT_WR);
-  run_until(&e, has_final, &r);
-  close(c[0]);
-  close(c[1]);
-  assert_int_equal(iom_bufgroup_free(g), 0);
-  env_close(&e);
-}
-
 /* ---- endings: reset, close with ops in flight ----------------------------- */
 
 typedef struct victim {
@@ -854,6 +699,8 @@ static victim *victim_new(env *e, iom_bufgroup *g, int fd, int *freed) {
   assert_int_equal(v->refs, 2);
   return v;
 }
+
+static int is_set(void *arg) { return *(int *)arg; }
 
 /* Closing a connection with a recv and a send in flight: each gets its
  * final callback, the close too; the memory goes in the last one (ASan
@@ -1152,8 +999,6 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_multishot_done_stops),
       cmocka_unit_test(test_timeouts),
       cmocka_unit_test(test_loop_handles_keep_working),
-      cmocka_unit_test(test_busy_ring_keeps_time),
-      cmocka_unit_test(test_fd_number_reused),
       cmocka_unit_test(test_close_with_ops_in_flight),
       cmocka_unit_test(test_peer_reset_in_flight),
       cmocka_unit_test(test_empty_group_pauses),
