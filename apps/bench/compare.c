@@ -35,9 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The most telling models, for --quick (and `make demo`). */
-static const char quick_models[] =
-    "blocking,threads,nonblocking,select,poll,epoll,reactor,libev,libuv";
+/* The most telling models, for --quick (and `make demo`): each of the five
+ * I/O models, the library, and two anchors. */
+static const char quick_models[] = "blocking,threads,nonblocking,select,poll,"
+                                   "epoll,sigio,uring,reactor,libev,libuv";
 
 /* The anchors: a label and the binary that serves it (anchors/README.md). */
 static const struct {
