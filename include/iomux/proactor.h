@@ -102,7 +102,8 @@ typedef enum iom_proactor_kind {
  * For tests and experiments, IOM_URING_OFF turns uring features off, a
  * comma-separated list of: multishot, bufring (legacy provided buffers),
  * defer (no SINGLE_ISSUER/DEFER_TASKRUN), batch (one io_uring_enter per
- * operation), ring (setup fails with EPERM, as where io_uring is disabled).
+ * operation), minwait (wait for the first completion, not a batch), ring
+ * (setup fails with EPERM, as where io_uring is disabled).
  * A loop has at most one uring proactor: a second one is -EBUSY with
  * URING, emulated with DEFAULT.
  * Returns 0 and sets *out; -ENOMEM; with URING: -ENOSYS, -EPERM, -EBUSY,
@@ -125,6 +126,7 @@ const char *iom_proactor_backend(const iom_proactor *p);
 #define IOM_PF_SINGLE_ISSUER 0x10u
 #define IOM_PF_DEFER_TASKRUN 0x20u /* completions run when we wait, batched */
 #define IOM_PF_BATCHED 0x40u       /* one io_uring_enter per loop iteration */
+#define IOM_PF_MIN_WAIT 0x80u /* a busy ring waits for a batch (<= 100 us) */
 unsigned iom_proactor_features(const iom_proactor *p);
 
 /* Operations in flight (submitted, final callback not yet run). */

@@ -8,6 +8,7 @@
  *   SINGLE_ISSUER+DEFER_TASKRUN -> COOP_TASKRUN: completions are posted by
  *     (6.1)                        task work at any system call, not batched
  *                                  into our wait
+ *   min-wait (6.12)             -> waiting for the first completion (see f)
  *
  * How it meets the loop: the loop waits here (iom__waiter), in one
  * io_uring_enter that submits everything prepared since the last one and
@@ -29,7 +30,14 @@
  *  d) a multishot recv ends when the buffers run out (-ENOBUFS) or for other
  *     reasons (CQ overflow): the first parks (bufgroup.c), the second is
  *     re-armed by the library;
- *  e) the SQ may be full: submit what is there and take a slot again.
+ *  e) the SQ may be full: submit what is there and take a slot again;
+ *  f) a wait that returns at the first completion returns, on a busy
+ *     server, with a handful: one io_uring_enter and one sleep per few
+ *     messages. With many ops in flight the wait asks for a batch instead,
+ *     one completion per 16 ops up to 64, and once 100 us have passed it
+ *     settles for any (the kernel's min-wait). Few ops in flight (a lone
+ *     connection) wait for one, as before, so no round trip waits for a
+ *     batch that cannot come.
  */
 #define _GNU_SOURCE
 #include "proactor_impl.h"
@@ -39,12 +47,20 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #define SQ_ENTRIES 4096
 #define CQ_ENTRIES 16384
 #define CQE_BATCH 256
+#define MIN_WAIT_US 100 /* f) then any completion will do */
+#define BATCH_PER 16    /* f) completions waited for: 1 per 16 ops in flight */
+#define BATCH_MAX 64
+
+#ifndef IORING_FEAT_MIN_TIMEOUT /* Linux 6.12; liburing 2.3 predates it */
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
 
 /* The ring's own requests: below any op's address. */
 enum { TOKEN_IGNORE = 1, TOKEN_POLL = 2, TOKEN_MAX = 8 };
@@ -55,7 +71,7 @@ typedef struct uring {
   iom_proactor *p;
   int poll_fd;        /* the loop's epoll fd */
   int poll_armed, selector_ready;
-  int defer, batch;
+  int defer, batch, min_wait, ring_registered;
   uint32_t *epochs;   /* per fd: closes started (c) */
   int nepochs;
   int next_bgid;
@@ -306,13 +322,54 @@ static void arm_poll(uring *u) {
   u->poll_armed = 1;
 }
 
+/* f) Publish the prepared SQEs as io_uring_submit() would (liburing 2.3
+ * has no call that submits and waits with a min-wait). The SQ array maps
+ * slot i to SQE i, as liburing sets it up. Returns how many wait. */
+static unsigned flush_sq(struct io_uring *r) {
+  unsigned tail = r->sq.sqe_tail;
+  if (r->sq.sqe_head != tail) {
+    r->sq.sqe_head = tail;
+    __atomic_store_n(r->sq.ktail, tail, __ATOMIC_RELEASE);
+  }
+  return tail - __atomic_load_n(r->sq.khead, __ATOMIC_ACQUIRE);
+}
+
+/* f) Submit, and wait for `want` completions, or at least one once
+ * MIN_WAIT_US have passed, or the loop's timeout. */
+static int wait_batch(uring *u, unsigned want, int timeout_ms) {
+  struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
+                                 .tv_nsec = (timeout_ms % 1000) * 1000000LL};
+  struct io_uring_getevents_arg arg = {
+      .sigmask_sz = _NSIG / 8,
+      .pad = MIN_WAIT_US, /* min_wait_usec in kernels that have it */
+      .ts = timeout_ms > 0 ? (uint64_t)(uintptr_t)&ts : 0,
+  };
+  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+  int fd = u->ring.ring_fd;
+  if (u->ring_registered) {
+    fd = u->ring.enter_ring_fd;
+    flags |= IORING_ENTER_REGISTERED_RING;
+  }
+  return io_uring_enter2((unsigned)fd, flush_sq(&u->ring), want, flags,
+                         (sigset_t *)&arg, sizeof arg);
+}
+
+/* f) One completion per BATCH_PER ops in flight, 1 to BATCH_MAX. */
+static unsigned batch_want(const uring *u) {
+  unsigned want = (unsigned)u->p->inflight / BATCH_PER;
+  return want < 1 ? 1 : want > BATCH_MAX ? BATCH_MAX : want;
+}
+
 /* The waiter's wait: one io_uring_enter submits and waits. */
 static int ur_wait(void *ctx, int timeout_ms) {
   uring *u = ctx;
   struct io_uring_cqe *cqe;
   int ret;
+  unsigned want = u->min_wait ? batch_want(u) : 1;
   arm_poll(u);
-  if (timeout_ms == 0) {
+  if (timeout_ms != 0 && want > 1) {
+    ret = wait_batch(u, want, timeout_ms);
+  } else if (timeout_ms == 0) {
     ret = u->defer ? io_uring_submit_and_get_events(&u->ring)
                    : io_uring_submit(&u->ring);
   } else if (timeout_ms < 0) {
@@ -432,7 +489,13 @@ static int setup_ring(uring *u, unsigned *features) {
     u->defer = 1;
     *features |= IOM_PF_SINGLE_ISSUER | IOM_PF_DEFER_TASKRUN;
   }
-  io_uring_register_ring_fd(&u->ring); /* saves an fd lookup per enter */
+  /* saves an fd lookup per enter */
+  u->ring_registered = io_uring_register_ring_fd(&u->ring) == 1;
+  if ((prm.features & IORING_FEAT_MIN_TIMEOUT) && u->defer &&
+      !iom__uring_off("minwait")) {
+    u->min_wait = 1;
+    *features |= IOM_PF_MIN_WAIT;
+  }
   return 0;
 }
 

@@ -637,6 +637,69 @@ static void test_loop_handles_keep_working(void **state) {
   env_close(&e);
 }
 
+/* With many ops in flight the uring ring waits for a batch of completions
+ * (IOM_PF_MIN_WAIT). It must still return for a single completion, for a
+ * loop timer and for an async wake-up when nothing else comes. */
+enum { IDLE_OPS = 256 }; /* enough for the largest batch */
+
+static int got_bytes(void *arg) { return ((rec *)arg)->bytes > 0; }
+static int is_set(void *arg) { return *(int *)arg; }
+
+static void test_busy_ring_keeps_time(void **state) {
+  (void)state;
+  env e;
+  env_open(&e);
+  iom_op *idle = calloc(IDLE_OPS, sizeof *idle);
+  rec ir = {0};
+  for (int i = 0; i < IDLE_OPS; i++) {
+    iom_prep_timeout(&idle[i], 60000, on_rec, &ir);
+    assert_int_equal(iom_proactor_submit(e.p, &idle[i]), 0);
+  }
+  others o = {.e = &e};
+  assert_int_equal(iom_timer_new(e.loop, on_timer, &o, &o.timer), 0);
+  assert_int_equal(iom_async_new(e.loop, on_async, &o, &o.async), 0);
+  uint64_t t0 = tu_now_ms();
+  iom_timer_start(o.timer, 20, 0);
+  run_until(&e, is_set, &o.timer_ran);
+  assert_true(tu_now_ms() - t0 < 2000);
+  iom_async_send(o.async);
+  run_until(&e, is_set, &o.async_ran);
+
+  int sv[2];
+  tu_tcp_pair(sv);
+  iom_bufgroup *g;
+  assert_int_equal(iom_bufgroup_new(e.p, 8, 4096, &g), 0);
+  iom_op recv;
+  rec r = {0};
+  iom_prep_recv_group(&recv, sv[1], g, IOM_MULTISHOT, on_rec, &r);
+  assert_int_equal(iom_proactor_submit(e.p, &recv), 0);
+  iom_loop_run(e.loop, IOM_RUN_NOWAIT);
+  assert_int_equal(write(sv[0], "one", 3), 3);
+  run_until(&e, got_bytes, &r); /* one completion is a batch too */
+  assert_int_equal(r.bytes, 3);
+  assert_int_equal(ir.calls, 0);
+
+  iom_op close_op, cancel;
+  rec cr = {0}, xr = {0};
+  iom_prep_close(&close_op, sv[1], on_rec, &cr);
+  assert_int_equal(iom_proactor_submit(e.p, &close_op), 0);
+  for (int i = 0; i < IDLE_OPS; i++) {
+    iom_prep_cancel(&cancel, &idle[i], on_rec, &xr);
+    assert_int_equal(iom_proactor_submit(e.p, &cancel), 0);
+    run_until(&e, has_final, &xr);
+    xr = (rec){0};
+  }
+  run_until(&e, has_final, &cr);
+  run_until(&e, has_final, &r);
+  assert_int_equal(ir.finals, IDLE_OPS);
+  assert_int_equal(iom_bufgroup_free(g), 0);
+  iom_timer_free(o.timer);
+  iom_async_free(o.async);
+  close(sv[0]);
+  free(idle);
+  env_close(&e);
+}
+
 /* ---- endings: reset, close with ops in flight ----------------------------- */
 
 typedef struct victim {
@@ -699,8 +762,6 @@ static victim *victim_new(env *e, iom_bufgroup *g, int fd, int *freed) {
   assert_int_equal(v->refs, 2);
   return v;
 }
-
-static int is_set(void *arg) { return *(int *)arg; }
 
 /* Closing a connection with a recv and a send in flight: each gets its
  * final callback, the close too; the memory goes in the last one (ASan
@@ -953,13 +1014,13 @@ static void test_uring_fallbacks(void **state) {
   (void)state;
   if (kind != IOM_PROACTOR_URING)
     skip();
-  setenv("IOM_URING_OFF", "multishot,bufring,defer,batch", 1);
+  setenv("IOM_URING_OFF", "multishot,bufring,defer,batch,minwait", 1);
   env e;
   env_open(&e);
   unsigned f = iom_proactor_features(e.p);
   assert_int_equal(f & (IOM_PF_MULTISHOT_ACCEPT | IOM_PF_MULTISHOT_RECV |
                         IOM_PF_BUF_RING | IOM_PF_DEFER_TASKRUN |
-                        IOM_PF_BATCHED),
+                        IOM_PF_BATCHED | IOM_PF_MIN_WAIT),
                    0);
   env_close(&e);
   echo_through(1u << 20);
@@ -999,6 +1060,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_multishot_done_stops),
       cmocka_unit_test(test_timeouts),
       cmocka_unit_test(test_loop_handles_keep_working),
+      cmocka_unit_test(test_busy_ring_keeps_time),
       cmocka_unit_test(test_close_with_ops_in_flight),
       cmocka_unit_test(test_peer_reset_in_flight),
       cmocka_unit_test(test_empty_group_pauses),
