@@ -6,7 +6,8 @@
 #
 # bad_echo (apps/bench/testdata/bad_echo.c) breaks the first connection it
 # accepts after 1000 bytes: flip (a changed byte), stall (no more reading or
-# writing), close (closed early). Each run is one second with no warm-up.
+# writing), close (closed early); late serves it only after a while. Each run
+# is one second with no warm-up.
 set -u
 bench=$1 bad=$2 echo=$3
 tmp=$(mktemp -d)
@@ -58,11 +59,12 @@ check() {
   fi
 }
 
-# bad_echo MODE NAME WANT PATTERN [LOAD_ARGS...]
+# bad_echo MODE NAME WANT PATTERN [LOAD_ARGS...] (breaks after $after bytes)
+after=1000
 against_bad() {
   mode=$1
   shift
-  start_server "$bad" --mode "$mode" --after 1000 || { failed=$((failed + 1)); return; }
+  start_server "$bad" --mode "$mode" --after "$after" || { failed=$((failed + 1)); return; }
   name=$1 want=$2 pattern=$3
   shift 3
   check "$name" "$want" "$pattern" --port "$port" "$@"
@@ -71,6 +73,12 @@ against_bad() {
 
 against_bad flip  "mismatch detected" fail "first mismatch: connection [0-9]+, message"
 against_bad stall "stall detected" fail "first stalled: connection [0-9]+"
+after=0 # a connection never answered is caught at the end of the run
+against_bad stall "never answered detected" fail \
+  "first stalled: connection [0-9]+: no echo in the whole run"
+after=700 # but a first echo later than the stall limit (500 ms here) is not
+against_bad late "first echo after 700 ms is no stall" ok "errors +none"
+after=1000
 against_bad close "early close detected" fail "first lost: connection [0-9]+: closed by the server"
 against_bad ok    "correct poll server passes" ok "errors +none"
 

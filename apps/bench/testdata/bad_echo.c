@@ -5,11 +5,13 @@
  *   flip   gets byte number N echoed with one bit changed, then the rest;
  *   stall  is neither read nor written again (but stays open);
  *   close  is closed;
- *   ok     nothing: a correct echo server.
+ *   ok     nothing: a correct echo server;
+ * or, with late, is first served --after milliseconds after its accept (a
+ * server slow to accept), then faithfully.
  * Written with poll() and blocking writes, on purpose without iomux: the
  * server that tests the load generator must not share its code.
  *
- * usage: bad_echo --mode ok|flip|stall|close [--after N] [--port P]
+ * usage: bad_echo --mode ok|flip|stall|close|late [--after N] [--port P]
  * Listens on 127.0.0.1; port 0 (the default) prints the chosen one.
  */
 #include <arpa/inet.h>
@@ -21,23 +23,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_CLIENTS 256
 
-enum mode { OK, FLIP, STALL, CLOSE };
+enum mode { OK, FLIP, STALL, CLOSE, LATE };
 
 typedef struct client {
   int fd;
   long seen;  /* bytes received so far */
   int victim; /* the first connection: the one that is broken */
   int stalled;
+  long accepted_ms;
 } client;
 
 static client clients[MAX_CLIENTS];
 static int nclients, accepted;
 static enum mode mode;
 static long after = 1000;
+
+static long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* late: the victim is not served before --after ms since its accept. */
+static int waiting(const client *c) {
+  return mode == LATE && c->victim && now_ms() - c->accepted_ms < after;
+}
 
 static int write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
@@ -61,7 +76,7 @@ static void drop(int i) {
 static int serve(client *c, char *buf, long n) {
   long seen = c->seen, cut = after - seen; /* victim's bytes left before */
   c->seen += n;
-  if (!c->victim || mode == OK || cut >= n)
+  if (!c->victim || mode == OK || mode == LATE || cut >= n)
     return write_all(c->fd, buf, (size_t)n);
   if (mode == FLIP) {
     if (cut >= 0)
@@ -97,21 +112,25 @@ static void on_accept(int lfd) {
     close(fd);
     return;
   }
-  clients[nclients++] = (client){.fd = fd, .victim = accepted++ == 0};
+  clients[nclients++] =
+      (client){.fd = fd, .victim = accepted++ == 0, .accepted_ms = now_ms()};
 }
 
 static void run(int lfd) {
   struct pollfd pfd[MAX_CLIENTS + 1];
   int who[MAX_CLIENTS + 1];
   for (;;) {
-    int n = 0;
+    int n = 0, timeout = -1;
     pfd[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
-    for (int i = 0; i < nclients; i++)
-      if (!clients[i].stalled) {
+    for (int i = 0; i < nclients; i++) {
+      if (waiting(&clients[i]))
+        timeout = 10;
+      else if (!clients[i].stalled) {
         who[n] = clients[i].fd;
         pfd[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
       }
-    if (poll(pfd, (nfds_t)n, -1) < 0 && errno != EINTR)
+    }
+    if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
       return;
     for (int k = 1; k < n; k++)
       if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
@@ -122,7 +141,7 @@ static void run(int lfd) {
 }
 
 static int parse(int argc, char **argv, int *port) {
-  static const char *const names[] = {"ok", "flip", "stall", "close"};
+  static const char *const names[] = {"ok", "flip", "stall", "close", "late"};
   int have_mode = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--port") == 0) {
@@ -130,15 +149,15 @@ static int parse(int argc, char **argv, int *port) {
     } else if (strcmp(argv[i], "--after") == 0) {
       after = atol(argv[i + 1]);
     } else if (strcmp(argv[i], "--mode") == 0) {
-      for (int m = 0; m < 4; m++)
+      for (int m = 0; m < 5; m++)
         if (strcmp(argv[i + 1], names[m]) == 0)
           mode = (enum mode)m, have_mode = 1;
     }
   }
   if (have_mode && argc % 2 == 1)
     return 0;
-  fprintf(stderr, "usage: bad_echo --mode ok|flip|stall|close [--after N] "
-                  "[--port P]\n");
+  fprintf(stderr, "usage: bad_echo --mode ok|flip|stall|close|late "
+                  "[--after N] [--port P]\n");
   return -1;
 }
 
