@@ -126,7 +126,7 @@ const char *iom_proactor_backend(const iom_proactor *p);
 #define IOM_PF_SINGLE_ISSUER 0x10u
 #define IOM_PF_DEFER_TASKRUN 0x20u /* completions run when we wait, batched */
 #define IOM_PF_BATCHED 0x40u       /* one io_uring_enter per loop iteration */
-#define IOM_PF_MIN_WAIT 0x80u /* a busy ring waits for a batch (<= 100 us) */
+#define IOM_PF_MIN_WAIT 0x80u /* a busy ring waits for a batch, 100 us */
 unsigned iom_proactor_features(const iom_proactor *p);
 
 /* Operations in flight (submitted, final callback not yet run). */

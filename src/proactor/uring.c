@@ -334,11 +334,15 @@ static unsigned flush_sq(struct io_uring *r) {
   return tail - __atomic_load_n(r->sq.khead, __ATOMIC_ACQUIRE);
 }
 
+static struct __kernel_timespec ts_of_ms(int ms) {
+  return (struct __kernel_timespec){.tv_sec = ms / 1000,
+                                    .tv_nsec = (ms % 1000) * 1000000LL};
+}
+
 /* f) Submit, and wait for `want` completions, or at least one once
  * MIN_WAIT_US have passed, or the loop's timeout. */
 static int wait_batch(uring *u, unsigned want, int timeout_ms) {
-  struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
-                                 .tv_nsec = (timeout_ms % 1000) * 1000000LL};
+  struct __kernel_timespec ts = ts_of_ms(timeout_ms);
   struct io_uring_getevents_arg arg = {
       .sigmask_sz = _NSIG / 8,
       .pad = MIN_WAIT_US, /* min_wait_usec in kernels that have it */
@@ -375,8 +379,7 @@ static int ur_wait(void *ctx, int timeout_ms) {
   } else if (timeout_ms < 0) {
     ret = io_uring_submit_and_wait(&u->ring, 1);
   } else {
-    struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
-                                   .tv_nsec = (timeout_ms % 1000) * 1000000LL};
+    struct __kernel_timespec ts = ts_of_ms(timeout_ms);
     ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
   }
   /* Timed out, interrupted by a signal (its callback comes through the
