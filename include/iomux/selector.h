@@ -34,19 +34,17 @@ extern "C" {
 #define IOM_WRITE 2u
 
 /* Backends. IOM_DEFAULT picks the best one this system has at run time
- * (epoll or kqueue, then poll, then select), unless the environment variable
- * IOM_BACKEND names one ("select", "poll", "epoll", "kqueue"). */
+ * (epoll, then poll, then select), unless the environment variable
+ * IOM_BACKEND names one ("select", "poll", "epoll"). Every kind is named on
+ * every system so portable code compiles; one this build lacks gives
+ * -ENOSYS from iom_selector_new: epoll off Linux, and kqueue everywhere
+ * (reserved: no kqueue backend is written until a BSD can test it). */
 typedef enum iom_backend {
   IOM_DEFAULT = 0,
   IOM_SELECT = 1,
   IOM_POLL = 2,
-#if defined(__linux__)
   IOM_EPOLL = 3,
-#endif
-#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
-    defined(__OpenBSD__) || defined(__DragonFly__)
   IOM_KQUEUE = 4,
-#endif
 } iom_backend;
 
 /* A registration, as Python's SelectorKey (fd, events, data). Owned by the
@@ -68,8 +66,9 @@ typedef struct iom_ready {
 typedef struct iom_selector iom_selector;
 
 /* Create a selector of the given backend in *out.
- * Returns 0; -EINVAL for an unknown kind or an IOM_BACKEND value that names no
- * backend here; -ENOSYS if the kernel lacks that backend; -ENOMEM; or the
+ * Returns 0; -EINVAL for a kind outside the enum or an IOM_BACKEND value that
+ * names none; -ENOSYS for a kind (or IOM_BACKEND name) this build or kernel
+ * lacks (kqueue; epoll off Linux); -ENOMEM; or the
  * errno of the backend's setup (-EMFILE, ...). *out is set only on success. */
 int iom_selector_new(iom_backend kind, iom_selector **out);
 
@@ -83,7 +82,8 @@ iom_backend iom_selector_backend(const iom_selector *sel);
 /* Its name: "select", "poll", "epoll" or "kqueue". Static string. */
 const char *iom_selector_name(const iom_selector *sel);
 
-/* The name of a backend kind ("default" for IOM_DEFAULT), or NULL if unknown. */
+/* The name of a backend kind ("default" for IOM_DEFAULT), built here or not;
+ * NULL for a value outside the enum. */
 const char *iom_backend_name(iom_backend kind);
 
 /* Watch `fd` for `events` (IOM_READ | IOM_WRITE); `data` comes back in the key.

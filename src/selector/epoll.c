@@ -27,13 +27,18 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-/* Events fetched per epoll_wait: the kernel round-robins its ready list, so
- * a bounded batch is fair, and the array is allocated once. */
+/* Room for kernel events: starts at EPOLL_BATCH and grows, inside select,
+ * to the caller's n (bounded by the registered fds), so one call returns
+ * every ready fd the caller has room for, as Python's select does. A second
+ * epoll_wait cannot fill the rest: level-triggered fds the first call
+ * reported go back to the end of the kernel's ready list and would come
+ * again. */
 #define EPOLL_BATCH 1024
 
 typedef struct epoll_state {
   int epfd;
-  struct epoll_event events[EPOLL_BATCH];
+  struct epoll_event *events;
+  int events_cap;
   int *files; /* quirk (a): fds epoll refused, always ready */
   int nfiles, files_cap;
 } epoll_state;
@@ -56,6 +61,13 @@ static int epoll_init(iom_selector *sel) {
     iom__free(st);
     return err;
   }
+  st->events = iom__malloc(EPOLL_BATCH * sizeof *st->events);
+  if (!st->events) {
+    close(st->epfd);
+    iom__free(st);
+    return -ENOMEM;
+  }
+  st->events_cap = EPOLL_BATCH;
   st->files = NULL;
   st->nfiles = st->files_cap = 0;
   sel->impl = st;
@@ -65,6 +77,7 @@ static int epoll_init(iom_selector *sel) {
 static void epoll_fini(iom_selector *sel) {
   epoll_state *st = sel->impl;
   close(st->epfd);
+  iom__free(st->events);
   iom__free(st->files);
   iom__free(st);
 }
@@ -112,15 +125,9 @@ static void epoll_del(iom_selector *sel, iom__slot *slot) {
   }
 }
 
-static int epoll_wait_ready(iom_selector *sel, int timeout_ms, iom_ready *out,
-                            int n) {
+/* Translate one batch of kernel events into out[]; returns how many. */
+static int take_events(iom_selector *sel, int ready, iom_ready *out) {
   epoll_state *st = sel->impl;
-  if (st->nfiles > 0)
-    timeout_ms = 0;
-  int ready = epoll_wait(st->epfd, st->events, n < EPOLL_BATCH ? n : EPOLL_BATCH,
-                         timeout_ms);
-  if (ready < 0)
-    return -errno;
   int got = 0;
   for (int i = 0; i < ready; i++) {
     iom__slot *slot = iom__slot_of(sel, st->events[i].data.fd);
@@ -133,6 +140,35 @@ static int epoll_wait_ready(iom_selector *sel, int timeout_ms, iom_ready *out,
     if (out[got].events)
       got++;
   }
+  return got;
+}
+
+/* How many events one epoll_wait may return: n, bounded by the fds in the
+ * kernel's set; the buffer grows to that (keeping its size if memory is
+ * short: the caller then gets fewer, never a failure). */
+static int event_room(iom_selector *sel, int n) {
+  epoll_state *st = sel->impl;
+  int want = n < sel->count ? n : sel->count;
+  if (want > st->events_cap) {
+    void *events = st->events;
+    if (iom__grow(&events, &st->events_cap, want, sizeof *st->events,
+                  EPOLL_BATCH) == 0)
+      st->events = events;
+  }
+  if (want < 1)
+    want = 1;
+  return want < st->events_cap ? want : st->events_cap;
+}
+
+static int epoll_wait_ready(iom_selector *sel, int timeout_ms, iom_ready *out,
+                            int n) {
+  epoll_state *st = sel->impl;
+  if (st->nfiles > 0)
+    timeout_ms = 0;
+  int ready = epoll_wait(st->epfd, st->events, event_room(sel, n), timeout_ms);
+  if (ready < 0)
+    return -errno;
+  int got = take_events(sel, ready, out);
   for (int i = 0; i < st->nfiles && got < n; i++) {
     iom__slot *slot = iom__slot_of(sel, st->files[i]);
     out[got].key = &slot->key;

@@ -31,12 +31,18 @@ static const iom__backend_ops *find_backend(iom_backend kind) {
   return NULL;
 }
 
+/* Every kind the enum names, built here or not (index = iom_backend). */
+static const char *const kind_names[] = {"default", "select", "poll", "epoll",
+                                         "kqueue"};
+#define NKINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
+
 const char *iom_backend_name(iom_backend kind) {
-  if (kind == IOM_DEFAULT)
-    return "default";
-  const iom__backend_ops *ops = find_backend(kind);
-  return ops ? ops->name : NULL;
+  return (int)kind >= 0 && (int)kind < NKINDS ? kind_names[kind] : NULL;
 }
+
+/* A kind the enum names but this build has no backend for (kqueue, or
+ * epoll off Linux): -ENOSYS rather than -EINVAL. */
+static int open_kind(iom_backend kind, iom_selector **out);
 
 static int open_backend(const iom__backend_ops *ops, iom_selector **out) {
   iom_selector *sel = iom__calloc(1, sizeof *sel);
@@ -57,9 +63,9 @@ static int open_backend(const iom__backend_ops *ops, iom_selector **out) {
 static int open_default(iom_selector **out) {
   const char *want = getenv("IOM_BACKEND");
   if (want && *want) {
-    for (int i = 0; i < NBACKENDS; i++)
-      if (strcmp(backends[i]->name, want) == 0)
-        return open_backend(backends[i], out);
+    for (int k = IOM_SELECT; k < NKINDS; k++)
+      if (strcmp(kind_names[k], want) == 0)
+        return open_kind((iom_backend)k, out);
     return -EINVAL;
   }
   int err = -ENOSYS;
@@ -71,13 +77,17 @@ static int open_default(iom_selector **out) {
   return err;
 }
 
+static int open_kind(iom_backend kind, iom_selector **out) {
+  const iom__backend_ops *ops = find_backend(kind);
+  if (ops)
+    return open_backend(ops, out);
+  return (int)kind > IOM_DEFAULT && (int)kind < NKINDS ? -ENOSYS : -EINVAL;
+}
+
 int iom_selector_new(iom_backend kind, iom_selector **out) {
   if (!out)
     return -EINVAL;
-  if (kind == IOM_DEFAULT)
-    return open_default(out);
-  const iom__backend_ops *ops = find_backend(kind);
-  return ops ? open_backend(ops, out) : -EINVAL;
+  return kind == IOM_DEFAULT ? open_default(out) : open_kind(kind, out);
 }
 
 void iom_selector_free(iom_selector *sel) {

@@ -416,6 +416,45 @@ static void test_many_fds(void **state) {
   assert_int_equal(iom_selector_count(sel), 0);
 }
 
+/* More ready fds than one kernel batch (epoll's array starts at 1,024):
+ * select returns every one the caller has room for, each once, as Python's
+ * does. select(2) cannot hold that many fds, so it runs the same check on
+ * what FD_SETSIZE allows. */
+static void test_all_ready_returned(void **state) {
+  iom_selector *sel = *state;
+  enum { PAIRS_MAX = 1100 };
+  static int pairs[PAIRS_MAX][2];
+  if (tu_raise_nofile(2 * PAIRS_MAX + 64) < 2 * PAIRS_MAX + 64)
+    skip();
+  int npairs = backend == IOM_SELECT ? (FD_SETSIZE - 16) / 2 : PAIRS_MAX;
+  for (int i = 0; i < npairs; i++) {
+    tu_socketpair(pairs[i]);
+    assert_int_equal(write(pairs[i][1], "r", 1), 1);
+    assert_int_equal(
+        iom_selector_register(sel, pairs[i][0], IOM_READ, pairs[i]), 0);
+  }
+  static iom_ready out[2 * PAIRS_MAX];
+  int got = iom_selector_select(sel, 1000, out, 2 * npairs);
+  assert_int_equal(got, npairs);
+  static char seen[PAIRS_MAX];
+  memset(seen, 0, sizeof seen);
+  for (int i = 0; i < got; i++) {
+    int *pair = out[i].key->data;
+    int index = (int)((pair - &pairs[0][0]) / 2);
+    assert_int_equal(out[i].events, IOM_READ);
+    assert_int_equal(seen[index], 0);
+    seen[index] = 1;
+  }
+  /* With less room than ready fds, exactly that many. */
+  assert_int_equal(iom_selector_select(sel, 1000, out, npairs - 7),
+                   npairs - 7);
+  for (int i = 0; i < npairs; i++) {
+    assert_int_equal(iom_selector_unregister(sel, pairs[i][0]), 0);
+    close(pairs[i][0]);
+    close(pairs[i][1]);
+  }
+}
+
 /* More ready fds than room for results: every one is reported in turn. */
 static void test_round_robin(void **state) {
   iom_selector *sel = *state;
@@ -506,6 +545,20 @@ static void test_environment_override(void **state) {
   assert_null(iom_backend_name((iom_backend)99));
 }
 
+/* kqueue is named in the enum on every system but has no backend here:
+ * asking for it, by kind or by IOM_BACKEND, is -ENOSYS, as the header says,
+ * not -EINVAL. */
+static void test_kqueue_not_built(void **state) {
+  (void)state;
+  iom_selector *sel = NULL;
+  assert_string_equal(iom_backend_name(IOM_KQUEUE), "kqueue");
+  assert_int_equal(iom_selector_new(IOM_KQUEUE, &sel), -ENOSYS);
+  setenv("IOM_BACKEND", "kqueue", 1);
+  assert_int_equal(iom_selector_new(IOM_DEFAULT, &sel), -ENOSYS);
+  unsetenv("IOM_BACKEND");
+  assert_null(sel);
+}
+
 static void test_error_names(void **state) {
   (void)state;
   assert_string_equal(iom_err_name(-EEXIST), "EEXIST");
@@ -555,10 +608,12 @@ int main(int argc, char **argv) {
       T(test_regular_file_always_ready),
       T(test_fd_limits),
       T(test_many_fds),
+      T(test_all_ready_returned),
       T(test_round_robin),
       cmocka_unit_test(test_allocation),
       cmocka_unit_test(test_environment_override),
       cmocka_unit_test(test_error_names),
+      cmocka_unit_test(test_kqueue_not_built),
   };
   return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
