@@ -93,6 +93,14 @@ int iom_stream_write(iom_stream *s, const void *buf, size_t len);
 int iom_stream_write_ref(iom_stream *s, const void *buf, size_t len,
                          void (*done)(void *ctx, int status), void *ctx);
 
+/* Hold this stream's writes (write and write_ref queue them, nothing is
+ * sent) until the loop's next turn, when they leave together in one writev
+ * before the loop waits again. For a producer that writes many pieces to
+ * many streams within one callback (a chat broadcast: one system call per
+ * recipient per turn, not one per message). Water marks apply as usual.
+ * Nothing happens on a closed or failed stream. */
+void iom_stream_cork(iom_stream *s);
+
 /* Bytes queued and not yet taken by the kernel. */
 size_t iom_stream_queued(const iom_stream *s);
 

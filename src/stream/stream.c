@@ -42,6 +42,7 @@ static char *read_buffer(iom_loop *loop) {
 }
 
 static void finish(void *arg);
+static void uncork(void *arg);
 static void on_io(iom_io *io, unsigned events, void *data);
 
 int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
@@ -58,6 +59,7 @@ int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
 #endif
   iom__io_init(loop, &s->io, fd, on_io, s);
   iom__defer_init(&s->finish, finish, s);
+  iom__defer_init(&s->uncork, uncork, s);
   s->cbs = cbs ? cbs : &no_cbs;
   s->data = data;
   s->high = DEFAULT_HIGH;
@@ -90,7 +92,7 @@ void iom__stream_update(iom_stream *s) {
   if (s->over)
     return;
   unsigned want = (s->reading ? IOM_READ : 0) |
-                  (s->head || s->connecting ? IOM_WRITE : 0);
+                  ((s->head && !s->corked) || s->connecting ? IOM_WRITE : 0);
   if (!want) {
     iom_io_stop(&s->io);
     return;
@@ -118,6 +120,7 @@ static void chunk_complete(iom__chunk *c, int status) {
 static void finish(void *arg) {
   iom_stream *s = arg;
   iom_loop *loop = s->io.loop;
+  iom__defer_cancel(loop, &s->uncork);
   iom__chunk *c = s->head;
   s->head = s->tail = NULL;
   while (c) {
@@ -220,7 +223,7 @@ static ssize_t send_iov(iom_stream *s, struct iovec *iov, int n) {
 /* Send directly when nothing is queued (else the bytes must queue behind,
  * for order). Returns the bytes taken, or -1 once the stream has failed. */
 static ssize_t send_now(iom_stream *s, const void *buf, size_t len) {
-  if (s->head || s->connecting)
+  if (s->head || s->connecting || s->corked)
     return 0;
   struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
   return send_iov(s, &iov, 1);
@@ -357,6 +360,22 @@ static void do_write(iom_stream *s) {
     if (s->cbs->on_resume_writing)
       s->cbs->on_resume_writing(s, s->data);
   }
+}
+
+/* Corking: the writes of one loop turn leave in one writev. The uncork call
+ * is a deferred call of the loop, so it runs before the loop next waits. */
+void iom_stream_cork(iom_stream *s) {
+  if (s->over || s->corked)
+    return;
+  s->corked = 1;
+  iom__defer_schedule(s->io.loop, &s->uncork);
+}
+
+static void uncork(void *arg) {
+  iom_stream *s = arg;
+  s->corked = 0;
+  if (s->head && !s->connecting && !s->over)
+    do_write(s);
 }
 
 size_t iom_stream_queued(const iom_stream *s) { return s->queued; }

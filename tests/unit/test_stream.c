@@ -430,6 +430,68 @@ static void test_write_ref(void **state) {
   assert_int_equal(iom_loop_free(loop), 0);
 }
 
+/* A corked stream sends nothing until the loop's next turn, then all of it
+ * in order; write_ref buffers come back done(0); a close while corked
+ * flushes first; a stream that fails while corked drops the held bytes. */
+static void test_cork(void **state) {
+  (void)state;
+  iom_loop *loop = new_loop();
+  int sv[2];
+  tu_tcp_pair(sv);
+  producer p;
+  memset(&p, 0, sizeof p);
+  assert_int_equal(iom_stream_new(loop, sv[1], &producer_cbs, &p, &p.s), 0);
+  ref_done shared = {0, 1};
+  for (int round = 0; round < 3; round++) {
+    iom_stream_cork(p.s);
+    iom_stream_cork(p.s); /* twice is once */
+    assert_int_equal(iom_stream_write(p.s, "ab", 2), 0);
+    assert_int_equal(
+        iom_stream_write_ref(p.s, "cde", 3, on_ref_done, &shared), 1);
+    assert_int_equal(iom_stream_write(p.s, "f\n", 2), 0);
+    assert_int_equal(iom_stream_queued(p.s), 7);
+    char none;
+    assert_int_equal(recv(sv[0], &none, 1, MSG_DONTWAIT), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_true(iom_loop_run(loop, IOM_RUN_NOWAIT) >= 0);
+    assert_int_equal(iom_stream_queued(p.s), 0);
+    assert_int_equal(shared.calls, round + 1);
+    assert_int_equal(shared.status, 0);
+    char got[7];
+    assert_int_equal(recv(sv[0], got, 7, MSG_WAITALL), 7);
+    assert_memory_equal(got, "abcdef\n", 7);
+  }
+  /* Uncorked, a write goes at once again. */
+  assert_int_equal(iom_stream_write(p.s, "now", 3), 0);
+  char now[3];
+  assert_int_equal(recv(sv[0], now, 3, MSG_WAITALL), 3);
+  iom_stream_cork(p.s);
+  assert_int_equal(iom_stream_write(p.s, "bye", 3), 0);
+  iom_stream_close(p.s);
+  run_until(loop, producer_closed, &p);
+  assert_int_equal(p.err, 0);
+  char bye[4];
+  assert_int_equal(recv(sv[0], bye, 4, MSG_WAITALL), 3);
+  assert_memory_equal(bye, "bye", 3);
+  close(sv[0]);
+  /* Held bytes of a stream that is aborted: write_ref gets -ECANCELED. */
+  tu_tcp_pair(sv);
+  memset(&p, 0, sizeof p);
+  assert_int_equal(iom_stream_new(loop, sv[1], &producer_cbs, &p, &p.s), 0);
+  ref_done dropped = {0, 1};
+  iom_stream_cork(p.s);
+  assert_int_equal(iom_stream_write_ref(p.s, "x", 1, on_ref_done, &dropped),
+                   1);
+  iom_stream_abort(p.s);
+  run_until(loop, producer_closed, &p);
+  assert_int_equal(dropped.calls, 1);
+  assert_int_equal(dropped.status, -ECANCELED);
+  char x;
+  assert_int_equal(recv(sv[0], &x, 1, 0), 0);
+  close(sv[0]);
+  assert_int_equal(iom_loop_free(loop), 0);
+}
+
 /* ---- connect ---------------------------------------------------------------- */
 
 static void test_connect_refused(void **state) {
@@ -838,6 +900,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_never_reading_peer),
       cmocka_unit_test(test_reset_mid_write),
       cmocka_unit_test(test_write_ref),
+      cmocka_unit_test(test_cork),
       cmocka_unit_test(test_connect_refused),
       cmocka_unit_test(test_connect_timeout),
       cmocka_unit_test(test_ipv6_listener),
