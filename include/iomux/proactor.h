@@ -155,8 +155,14 @@ typedef enum iom_op_kind {
 #define IOM_MULTISHOT 1u
 
 /* The library's part of an op: do not touch. */
+#ifndef IOM__LINK_DEFINED
+#define IOM__LINK_DEFINED
+struct iom__link {
+  struct iom__link *prev, *next;
+};
+#endif
 struct iom__op_priv {
-  iom_op *prev, *next; /* the list the op waits in, per backend */
+  struct iom__link link; /* in the list the op waits in, per backend */
   iom_proactor *p;
   void *aux;           /* emulated: the timeout's timer */
   size_t sent;         /* send: bytes the kernel took so far */

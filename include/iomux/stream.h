@@ -164,7 +164,10 @@ int iom_listener_adopt(iom_loop *loop, int fd, const iom_listen_opts *opts,
 int iom_listener_port(const iom_listener *l);
 int iom_listener_fd(const iom_listener *l);
 
-/* Stop accepting and close the listening socket. NULL is allowed. */
+/* Stop accepting and close the listening socket, at once (the port is free
+ * when this returns); safe from inside the accept callback. The memory goes
+ * on the loop's next turn, like a stream's: until then the listener counts
+ * as a handle (iom_loop_free: -EBUSY). NULL is allowed. */
 void iom_listener_free(iom_listener *l);
 
 /* ---- line framer ---------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <string.h>
 #include <stdlib.h>
 
 static struct {
@@ -53,4 +54,14 @@ int iom__grow(void **array, int *cap, int need, size_t size, int min_cap) {
   *array = p;
   *cap = new_cap;
   return 0;
+}
+
+int iom__grow_zeroed(void **array, int *cap, int need, size_t size,
+                     int min_cap) {
+  int old = *cap;
+  int err = iom__grow(array, cap, need, size, min_cap);
+  if (err == 0 && *cap > old)
+    memset((char *)*array + (size_t)old * size, 0,
+           (size_t)(*cap - old) * size);
+  return err;
 }

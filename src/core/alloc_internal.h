@@ -14,4 +14,9 @@ void iom__free(void *ptr);
  * -ENOMEM leaving both unchanged. */
 int iom__grow(void **array, int *cap, int need, size_t size, int min_cap);
 
+/* The same for the tables indexed by fd (the selector's page directory, the
+ * proactors' per-fd records): the new elements are zeroed. */
+int iom__grow_zeroed(void **array, int *cap, int need, size_t size,
+                     int min_cap);
+
 #endif

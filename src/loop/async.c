@@ -25,13 +25,12 @@
 /* One pass over the asyncs: each pending one runs once. A send made from a
  * callback, even to itself, re-arms the wake-up and runs next iteration, so
  * an async that keeps re-sending cannot hold the loop. A callback may free
- * any async: the cursor lives in the loop, and freeing the async it points
- * at moves it on. */
+ * or make any async (list.h's walk). */
 static void run_asyncs(iom_loop *loop) {
-  loop->async_cursor = loop->asyncs.next;
-  while (loop->async_cursor != &loop->asyncs) {
-    iom_async *a = loop->async_cursor;
-    loop->async_cursor = a->next;
+  iom__list rest, *node;
+  iom__list_move(&loop->asyncs, &rest);
+  while ((node = iom__list_walk_next(&loop->asyncs, &rest))) {
+    iom_async *a = iom__list_entry(node, iom_async, link);
     if (atomic_exchange(&a->pending, 0))
       a->cb(a, a->data);
   }
@@ -115,10 +114,8 @@ int iom_async_new(iom_loop *loop, iom_async_cb cb, void *data,
   atomic_init(&a->pending, 0);
   a->cb = cb;
   a->data = data;
-  a->next = &loop->asyncs;
-  a->prev = loop->asyncs.prev;
-  a->prev->next = a;
-  loop->asyncs.prev = a;
+  a->link = (iom__list){0};
+  iom__list_push_back(&loop->asyncs, &a->link);
   loop->handles++;
   loop->active++;
   *out = a;
@@ -134,10 +131,7 @@ void iom_async_send(iom_async *a) {
 void iom_async_free(iom_async *a) {
   if (!a)
     return;
-  if (a->loop->async_cursor == a)
-    a->loop->async_cursor = a->next;
-  a->prev->next = a->next;
-  a->next->prev = a->prev;
+  iom__list_remove(&a->link);
   a->loop->handles--;
   a->loop->active--;
   iom__free(a);

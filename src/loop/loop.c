@@ -3,7 +3,8 @@
  * An iteration (libuv's order, trimmed to what iomux has):
  *   1. read the clock; run due timers;
  *   2. run the deferred calls queued before this point;
- *   3. wait in the selector: no longer than the next timer, not at all if
+ *   3. hand the io interest changes of this turn to the selector (io.c),
+ *      then wait in it: no longer than the next timer, not at all if
  *      there are deferred calls, the loop is stopping, nothing is alive,
  *      mode is NOWAIT, or mode is ONCE and steps 1-2 ran callbacks (with
  *      a proactor on io_uring the loop waits in its ring instead, and polls
@@ -17,12 +18,10 @@
 
 #include "../core/alloc_internal.h"
 #include "../core/clock.h"
-#include "../selector/backend.h"
+#include "../selector/selector_internal.h"
 
 #include <errno.h>
 #include <string.h>
-
-static void defer_queue_init(iom__defer *q) { q->prev = q->next = q; }
 
 int iom_loop_new(iom_backend backend, iom_loop **out) {
   iom_loop *loop = iom__calloc(1, sizeof *loop);
@@ -31,9 +30,11 @@ int iom_loop_new(iom_backend backend, iom_loop **out) {
   int err = iom_selector_new(backend, &loop->sel);
   if (err < 0)
     goto free_loop;
-  defer_queue_init(&loop->deferred);
-  loop->asyncs.prev = loop->asyncs.next = &loop->asyncs;
-  loop->signals.prev = loop->signals.next = &loop->signals;
+  iom__list_init(&loop->deferred);
+  iom__list_init(&loop->defer_free);
+  iom__list_init(&loop->changes);
+  iom__list_init(&loop->asyncs);
+  iom__list_init(&loop->signals);
   err = iom__wake_open(loop);
   if (err < 0)
     goto free_selector;
@@ -57,13 +58,14 @@ int iom_loop_free(iom_loop *loop) {
     if (loop->ext[i])
       loop->ext_fini[i](loop->ext[i]);
   iom__wake_close(loop);
-  while (loop->deferred.next != &loop->deferred)
-    iom__defer_cancel(loop, loop->deferred.next);
-  while (loop->defer_free) {
-    iom__defer *node = loop->defer_free;
-    loop->defer_free = node->next;
-    iom__free(node);
+  iom__list *node;
+  while ((node = iom__list_pop(&loop->deferred))) {
+    iom__defer *d = iom__list_entry(node, iom__defer, link);
+    if (d->pooled)
+      iom__free(d);
   }
+  while ((node = iom__list_pop(&loop->defer_free)))
+    iom__free(iom__list_entry(node, iom__defer, link));
   iom__free(loop->heap);
   iom_selector_free(loop->sel);
   iom__free(loop);
@@ -73,50 +75,35 @@ int iom_loop_free(iom_loop *loop) {
 /* ---- deferred calls ------------------------------------------------------- */
 
 void iom__defer_init(iom__defer *node, void (*fn)(void *data), void *data) {
-  node->prev = node->next = NULL;
-  node->fn = fn;
-  node->data = data;
-  node->pooled = 0;
+  *node = (iom__defer){.fn = fn, .data = data};
 }
 
 void iom__defer_schedule(iom_loop *loop, iom__defer *node) {
-  if (node->next)
+  if (iom__list_linked(&node->link))
     return;
-  node->prev = loop->deferred.prev;
-  node->next = &loop->deferred;
-  node->prev->next = node;
-  loop->deferred.prev = node;
+  iom__list_push_back(&loop->deferred, &node->link);
   loop->ndeferred++;
 }
 
-static void defer_unlink(iom__defer *node) {
-  node->prev->next = node->next;
-  node->next->prev = node->prev;
-  node->prev = node->next = NULL;
-}
-
-static void defer_recycle(iom_loop *loop, iom__defer *node) {
-  if (node->pooled) {
-    node->next = loop->defer_free;
-    loop->defer_free = node;
-  }
+/* Unlink a queued node; one of iom_loop_call_soon's goes back to the spares. */
+static void defer_take(iom_loop *loop, iom__defer *node) {
+  iom__list_remove(&node->link);
+  loop->ndeferred--;
+  if (node->pooled)
+    iom__list_push_back(&loop->defer_free, &node->link);
 }
 
 void iom__defer_cancel(iom_loop *loop, iom__defer *node) {
-  if (!node->next)
-    return;
-  defer_unlink(node);
-  loop->ndeferred--;
-  defer_recycle(loop, node);
+  if (iom__list_linked(&node->link))
+    defer_take(loop, node);
 }
 
 int iom_loop_call_soon(iom_loop *loop, void (*fn)(void *data), void *data) {
-  iom__defer *node = loop->defer_free;
-  if (node) {
-    loop->defer_free = node->next;
-  } else if (!(node = iom__malloc(sizeof *node))) {
+  iom__list *spare = iom__list_pop(&loop->defer_free);
+  iom__defer *node = spare ? iom__list_entry(spare, iom__defer, link)
+                           : iom__malloc(sizeof *node);
+  if (!node)
     return -ENOMEM;
-  }
   iom__defer_init(node, fn, data);
   node->pooled = 1;
   iom__defer_schedule(loop, node);
@@ -129,18 +116,13 @@ int iom_loop_call_soon(iom_loop *loop, void (*fn)(void *data), void *data) {
 static void run_deferred(iom_loop *loop) {
   if (loop->ndeferred == 0)
     return;
-  iom__defer batch;
-  batch.next = loop->deferred.next;
-  batch.prev = loop->deferred.prev;
-  batch.next->prev = batch.prev->next = &batch;
-  defer_queue_init(&loop->deferred);
-  while (batch.next != &batch) {
-    iom__defer *node = batch.next;
+  iom__list batch, *link;
+  iom__list_move(&loop->deferred, &batch);
+  while ((link = batch.next) != &batch) {
+    iom__defer *node = iom__list_entry(link, iom__defer, link);
     void (*fn)(void *) = node->fn;
     void *data = node->data;
-    defer_unlink(node);
-    loop->ndeferred--;
-    defer_recycle(loop, node);
+    defer_take(loop, node);
     loop->ran++;
     fn(data);
   }
@@ -188,6 +170,7 @@ static int iterate(iom_loop *loop, iom_run_mode mode) {
   int timeout = wait_timeout(loop, mode, ran);
   if (timeout != 0)
     loop->waits++;
+  iom__io_flush_changes(loop);
   int nready = loop->waiter.wait
                    ? wait_in_waiter(loop, timeout)
                    : iom_selector_select(loop->sel, timeout, loop->ready,
@@ -234,6 +217,10 @@ void iom_loop_stats_get(const iom_loop *loop, iom_loop_stats *stats) {
 }
 
 /* ---- for the layers above ------------------------------------------------- */
+
+void iom__loop_handle_add(iom_loop *loop) { loop->handles++; }
+
+void iom__loop_handle_del(iom_loop *loop) { loop->handles--; }
 
 void iom__loop_hold(iom_loop *loop) {
   loop->handles++;

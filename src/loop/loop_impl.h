@@ -1,11 +1,12 @@
-/* The loop's private state, shared by the files of src/loop/ (and by the
- * stream layer, which embeds io watchers to save an allocation per
- * connection). Nothing outside the library sees these definitions. */
+/* The loop's private state, shared by the files of src/loop/ only. The
+ * layers above reach the loop through loop_internal.h's functions. */
 #ifndef IOMUX_LOOP_IMPL_H
 #define IOMUX_LOOP_IMPL_H
 
 #include "iomux/loop.h"
 #include "loop_internal.h"
+
+#include "../core/list.h"
 
 #include <signal.h>
 #include <stdatomic.h>
@@ -17,9 +18,11 @@
 struct iom_io {
   iom_loop *loop;
   int fd;
-  unsigned events;  /* what the selector watches for; 0 when stopped */
+  unsigned events;  /* what the watcher wants; 0 when stopped */
+  unsigned kevents; /* what the selector holds: differs until the next wait */
   int pending;      /* index in loop->pending during dispatch, else -1 */
   int keeps_alive;  /* counts as active when started (not the wake fd) */
+  iom__list change; /* in loop->changes while events != kevents */
   iom_io_cb cb;
   void *data;
 };
@@ -39,7 +42,7 @@ struct iom_signal {
   int signo;                     /* 0 when stopped */
   atomic_int caught;             /* set by the handler, taken by dispatch */
   iom_signal *next_global;       /* the process-wide list for signo */
-  iom_signal *prev, *next;       /* this loop's started watchers */
+  iom__list link;                /* in loop->signals while started */
   iom_signal_cb cb;
   void *data;
 };
@@ -47,19 +50,10 @@ struct iom_signal {
 struct iom_async {
   iom_loop *loop;
   atomic_int pending;
-  iom_async *prev, *next;
+  iom__list link; /* in loop->asyncs */
   iom_async_cb cb;
   void *data;
 };
-
-/* A deferred call: intrusive, so an owner (a stream) can embed one and
- * cancel it in O(1). Nodes made by iom_loop_call_soon come from a free list. */
-typedef struct iom__defer {
-  struct iom__defer *prev, *next; /* NULL when not queued */
-  void (*fn)(void *data);
-  void *data;
-  int pooled; /* belongs to the loop's free list */
-} iom__defer;
 
 typedef struct iom__pending {
   iom_io *io; /* NULL once the watcher was stopped during dispatch */
@@ -87,18 +81,18 @@ struct iom_loop {
   uint64_t timer_limit; /* timers started from this seq on wait a turn */
   uint64_t ran;         /* timer and deferred callbacks run so far */
 
-  iom__defer deferred; /* sentinel of the queue */
-  iom__defer *defer_free;
+  iom__list deferred;   /* iom__defer nodes, in call order */
+  iom__list defer_free; /* spare nodes for iom_loop_call_soon */
   int ndeferred;
+
+  iom__list changes;    /* io watchers whose interest the kernel lacks */
 
   /* Wake-ups from other threads and from signal handlers. */
   int wake_fd, wake_wfd; /* eventfd (both the same) or a pipe */
   atomic_int wake_armed;
   iom_io wake_io;
-  iom_async asyncs;      /* sentinel of the list */
-  iom_async *async_cursor;   /* the next async dispatch will visit */
-  iom_signal signals;    /* sentinel of this loop's started watchers */
-  iom_signal *signal_cursor; /* the next watcher dispatch will visit */
+  iom__list asyncs;      /* every async of this loop */
+  iom__list signals;     /* this loop's started signal watchers */
 
   iom__waiter waiter; /* proactor: waits instead of the selector if set */
 
@@ -106,11 +100,15 @@ struct iom_loop {
   void (*ext_fini[IOM__EXT_COUNT])(void *ext);
 };
 
-/* Embedded io watchers (loop thread): as iom_io_new/_free without the
- * allocation. iom__io_init never fails. */
+/* The loop's own embedded io watcher (the wake fd): as iom_io_new/_free
+ * without the allocation. iom__io_init never fails. */
 void iom__io_init(iom_loop *loop, iom_io *io, int fd, iom_io_cb cb,
                   void *data);
 void iom__io_fini(iom_io *io);
+
+/* Hand the interest changes made since the last wait to the selector
+ * (io.c); called just before each wait. */
+void iom__io_flush_changes(iom_loop *loop);
 
 /* Run the ready io callbacks of one wait. */
 void iom__io_dispatch(iom_loop *loop, int nready);
@@ -129,10 +127,5 @@ void iom__wake(iom_loop *loop);
 
 /* Signals (signal.c): run the callbacks of signals caught since last time. */
 void iom__signals_dispatch(iom_loop *loop);
-
-/* Deferred calls (loop.c), for the stream layer's embedded nodes. */
-void iom__defer_init(iom__defer *node, void (*fn)(void *data), void *data);
-void iom__defer_schedule(iom_loop *loop, iom__defer *node);
-void iom__defer_cancel(iom_loop *loop, iom__defer *node);
 
 #endif

@@ -1,9 +1,31 @@
-/* What the layers above the loop inside the library (stream, pool) need from
- * it beyond the public API. */
+/* What the layers above the loop inside the library (stream, pool,
+ * proactor) need from it beyond the public API: functions only. The loop's
+ * structs stay in loop_impl.h, which no other folder includes
+ * (scripts/check-layers.sh fails the build's tests if one does). */
 #ifndef IOMUX_LOOP_INTERNAL_H
 #define IOMUX_LOOP_INTERNAL_H
 
 #include "iomux/loop.h"
+
+#include "../core/defer.h"
+
+/* Count an object of another layer (a stream, listener, proactor) as a
+ * handle of the loop, so iom_loop_free() returns -EBUSY while it exists,
+ * and stop counting it. Loop thread only. */
+void iom__loop_handle_add(iom_loop *loop);
+void iom__loop_handle_del(iom_loop *loop);
+
+/* An io watcher that does not keep iom_loop_run(DEFAULT) going by itself
+ * (libuv's unref): the proactor's fd watchers, whose ops hold the loop. Call
+ * before starting it. */
+void iom__io_weak(iom_io *io);
+
+/* Deferred calls with a node the caller embeds (core/defer.h): scheduling a
+ * queued node or cancelling an unqueued one does nothing. fn runs on the
+ * loop's next turn, before it waits. Loop thread only. */
+void iom__defer_init(iom__defer *node, void (*fn)(void *data), void *data);
+void iom__defer_schedule(iom_loop *loop, iom__defer *node);
+void iom__defer_cancel(iom_loop *loop, iom__defer *node);
 
 /* Count something that keeps the loop alive and makes iom_loop_free() return
  * -EBUSY (pool work in flight), and stop counting it. Loop thread only. */

@@ -107,10 +107,7 @@ int iom_signal_start(iom_signal *w, int signo) {
   iom_loop *loop = w->loop;
   w->signo = signo;
   atomic_store(&w->caught, 0);
-  w->next = &loop->signals;
-  w->prev = loop->signals.prev;
-  w->prev->next = w;
-  loop->signals.prev = w;
+  iom__list_push_back(&loop->signals, &w->link);
   loop->active++;
   return 0;
 }
@@ -120,13 +117,9 @@ void iom_signal_stop(iom_signal *w) {
     return;
   registry_change(w, w->signo, 0);
   atomic_store(&w->caught, 0);
-  iom_loop *loop = w->loop;
-  if (loop->signal_cursor == w)
-    loop->signal_cursor = w->next;
-  w->prev->next = w->next;
-  w->next->prev = w->prev;
+  iom__list_remove(&w->link);
   w->signo = 0;
-  loop->active--;
+  w->loop->active--;
 }
 
 void iom_signal_free(iom_signal *w) {
@@ -138,14 +131,13 @@ void iom_signal_free(iom_signal *w) {
 }
 
 /* Call the watchers caught since the last call, once each. A callback may
- * stop, free or start any watcher: the cursor lives in the loop, stopping
- * the watcher it points at moves it on, and a watcher started (or restarted)
- * meanwhile is not caught. */
+ * stop, free or start any watcher (list.h's walk); a watcher started (or
+ * restarted) meanwhile is not caught. */
 void iom__signals_dispatch(iom_loop *loop) {
-  loop->signal_cursor = loop->signals.next;
-  while (loop->signal_cursor != &loop->signals) {
-    iom_signal *w = loop->signal_cursor;
-    loop->signal_cursor = w->next;
+  iom__list rest, *node;
+  iom__list_move(&loop->signals, &rest);
+  while ((node = iom__list_walk_next(&loop->signals, &rest))) {
+    iom_signal *w = iom__list_entry(node, iom_signal, link);
     if (atomic_exchange(&w->caught, 0))
       w->cb(w, w->signo, w->data);
   }

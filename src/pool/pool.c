@@ -22,6 +22,7 @@
 #include "iomux/pool.h"
 
 #include "../core/alloc_internal.h"
+#include "../core/list.h"
 #include "../loop/loop_internal.h"
 
 #include <errno.h>
@@ -38,7 +39,7 @@
 enum { REQ_QUEUED, REQ_TAKEN };
 
 struct iom_work {
-  iom_work *prev, *next; /* queue links; `next` also chains done and cache */
+  iom__list link; /* in the queue, the done list or the cache */
   struct iom__pool *pool;
   iom_work_fn work;
   iom_done_fn done;
@@ -56,22 +57,25 @@ typedef struct iom__pool {
 
   pthread_mutex_t lock;
   pthread_cond_t cond; /* work queued, or shutdown */
-  iom_work *head, *tail;
+  iom__list queue;
   int shutdown;
 
   pthread_mutex_t done_lock;
-  iom_work *done_head, *done_tail;
+  iom__list done;
 
-  iom_work *cache; /* loop thread only */
+  iom__list cache; /* loop thread only */
   int ncache;
 } iom__pool;
 
 /* ---- requests (loop thread) ---------------------------------------------- */
 
+static iom_work *req_of(iom__list *node) {
+  return node ? iom__list_entry(node, iom_work, link) : NULL;
+}
+
 static iom_work *req_alloc(iom__pool *p) {
-  iom_work *req = p->cache;
+  iom_work *req = req_of(iom__list_pop(&p->cache));
   if (req) {
-    p->cache = req->next;
     p->ncache--;
     return req;
   }
@@ -83,33 +87,8 @@ static void req_recycle(iom__pool *p, iom_work *req) {
     iom__free(req);
     return;
   }
-  req->next = p->cache;
-  p->cache = req;
+  iom__list_push_back(&p->cache, &req->link);
   p->ncache++;
-}
-
-/* ---- the queue (under p->lock) -------------------------------------------- */
-
-static void queue_append(iom__pool *p, iom_work *req) {
-  req->next = NULL;
-  req->prev = p->tail;
-  if (p->tail)
-    p->tail->next = req;
-  else
-    p->head = req;
-  p->tail = req;
-}
-
-static void queue_unlink(iom__pool *p, iom_work *req) {
-  if (req->prev)
-    req->prev->next = req->next;
-  else
-    p->head = req->next;
-  if (req->next)
-    req->next->prev = req->prev;
-  else
-    p->tail = req->prev;
-  req->prev = req->next = NULL;
 }
 
 /* ---- completions ----------------------------------------------------------- */
@@ -118,13 +97,8 @@ static void queue_unlink(iom__pool *p, iom_work *req) {
  * lock is dropped (on_done may already be freeing it), so only the pool is
  * touched after that. */
 static void finish(iom__pool *p, iom_work *req) {
-  req->next = NULL;
   pthread_mutex_lock(&p->done_lock);
-  if (p->done_tail)
-    p->done_tail->next = req;
-  else
-    p->done_head = req;
-  p->done_tail = req;
+  iom__list_push_back(&p->done, &req->link);
   pthread_mutex_unlock(&p->done_lock);
   iom_async_send(p->async);
 }
@@ -134,16 +108,15 @@ static void finish(iom__pool *p, iom_work *req) {
 static void on_done(iom_async *async, void *data) {
   (void)async;
   iom__pool *p = data;
+  iom__list batch;
   pthread_mutex_lock(&p->done_lock);
-  iom_work *req = p->done_head;
-  p->done_head = p->done_tail = NULL;
+  iom__list_move(&p->done, &batch);
   pthread_mutex_unlock(&p->done_lock);
-  while (req) {
-    iom_work *next = req->next;
+  iom_work *req;
+  while ((req = req_of(iom__list_pop(&batch)))) {
     req->done(req->status, req->data);
     iom__loop_release(p->loop);
     req_recycle(p, req);
-    req = next;
   }
 }
 
@@ -152,11 +125,10 @@ static void on_done(iom_async *async, void *data) {
 /* Blocks until there is work, or returns NULL at shutdown. */
 static iom_work *queue_take(iom__pool *p) {
   pthread_mutex_lock(&p->lock);
-  while (!p->head && !p->shutdown)
+  while (iom__list_empty(&p->queue) && !p->shutdown)
     pthread_cond_wait(&p->cond, &p->lock);
-  iom_work *req = p->head;
+  iom_work *req = req_of(iom__list_pop(&p->queue));
   if (req) {
-    queue_unlink(p, req);
     req->state = REQ_TAKEN;
   }
   pthread_mutex_unlock(&p->lock);
@@ -247,11 +219,9 @@ static void pool_fini(void *ext) {
     async_free_uncounted(p);
   }
   iom__free(p->threads);
-  while (p->cache) {
-    iom_work *req = p->cache;
-    p->cache = req->next;
+  iom_work *req;
+  while ((req = req_of(iom__list_pop(&p->cache))))
     iom__free(req);
-  }
   pthread_cond_destroy(&p->cond);
   pthread_mutex_destroy(&p->done_lock);
   pthread_mutex_destroy(&p->lock);
@@ -288,6 +258,9 @@ static int pool_get(iom_loop *loop, iom__pool **out) {
       return err;
     }
     p->loop = loop;
+    iom__list_init(&p->queue);
+    iom__list_init(&p->done);
+    iom__list_init(&p->cache);
     iom__loop_ext_set(loop, IOM__EXT_POOL, p, pool_fini);
   }
   *out = p;
@@ -333,7 +306,7 @@ int iom_pool_submit(iom_loop *loop, iom_work_fn work, iom_done_fn done,
   /* Held before a worker can see it, so on_done's release always follows. */
   iom__loop_hold(loop);
   pthread_mutex_lock(&p->lock);
-  queue_append(p, req);
+  iom__list_push_back(&p->queue, &req->link);
   pthread_cond_signal(&p->cond);
   pthread_mutex_unlock(&p->lock);
   if (out)
@@ -350,7 +323,7 @@ int iom_pool_cancel(iom_work *req) {
     pthread_mutex_unlock(&p->lock);
     return -EBUSY;
   }
-  queue_unlink(p, req);
+  iom__list_remove(&req->link);
   req->state = REQ_TAKEN;
   pthread_mutex_unlock(&p->lock);
   req->status = -ECANCELED;

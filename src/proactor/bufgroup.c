@@ -32,10 +32,8 @@ int iom_bufgroup_new(iom_proactor *p, unsigned count, size_t size,
     iom__free(g);
     return err;
   }
-  g->next = p->groups;
-  if (p->groups)
-    p->groups->prev = g;
-  p->groups = g;
+  iom__list_init(&g->parked);
+  iom__list_push_back(&p->groups, &g->link);
   p->ngroups++;
   *out = g;
   return 0;
@@ -48,12 +46,7 @@ int iom_bufgroup_free(iom_bufgroup *g) {
     return -EBUSY;
   iom_proactor *p = g->p;
   p->ops->group_fini(g);
-  if (g->prev)
-    g->prev->next = g->next;
-  else
-    p->groups = g->next;
-  if (g->next)
-    g->next->prev = g->prev;
+  iom__list_remove(&g->link);
   p->ngroups--;
   iom__free(g->base);
   iom__free(g);
@@ -82,23 +75,25 @@ void iom__park(iom_proactor *p, iom_op *op) {
     return;
   }
   op->priv.state = IOM__OP_PARKED;
-  iom__list_push(&op->group->parked, op);
+  iom__op_push(&op->group->parked, op);
 }
 
 static void kick(iom_bufgroup *g) {
   unsigned n = g->count - g->out;
-  while (n-- > 0 && g->parked.head) {
-    iom_op *op = g->parked.head;
-    iom__list_remove(&g->parked, op);
+  iom_op *op;
+  while (n-- > 0 && (op = iom__op_first(&g->parked))) {
+    iom__op_unlink(op);
     op->priv.state = IOM__OP_ARMED;
     g->p->ops->start(g->p, op);
   }
 }
 
 void iom__groups_kick(iom_proactor *p) {
-  for (iom_bufgroup *g = p->groups; g; g = g->next)
-    if (g->parked.head)
+  iom__list_each(node, &p->groups) {
+    iom_bufgroup *g = iom__list_entry(node, iom_bufgroup, link);
+    if (!iom__list_empty(&g->parked))
       kick(g);
+  }
 }
 
 void iom_bufgroup_put(iom_bufgroup *g, unsigned id) {
@@ -106,6 +101,6 @@ void iom_bufgroup_put(iom_bufgroup *g, unsigned id) {
     return; /* not one of ours: ignore rather than corrupt the ring */
   g->out--;
   g->p->ops->group_put(g, id);
-  if (g->parked.head)
+  if (!iom__list_empty(&g->parked))
     kick(g);
 }

@@ -32,10 +32,10 @@
 #define ACCEPT_BATCH 64
 
 typedef struct efd {
-  iom_io io;
+  iom_io *io;
   iom_proactor *p;
   uint64_t serial; /* tells a record from a new one for a reused fd */
-  iom__op_list readers, writers;
+  iom__list readers, writers;
 } efd;
 
 typedef struct emu {
@@ -64,34 +64,37 @@ static efd *efd_get(iom_proactor *p, int fd) {
   if (e)
     return e;
   if (fd >= m->cap) {
-    int old = m->cap;
     void *fds = m->fds;
-    if (iom__grow(&fds, &m->cap, fd + 1, sizeof *m->fds, 64) < 0)
+    if (iom__grow_zeroed(&fds, &m->cap, fd + 1, sizeof *m->fds, 64) < 0)
       return NULL;
     m->fds = fds;
-    memset(m->fds + old, 0, (size_t)(m->cap - old) * sizeof *m->fds);
   }
   if (!(e = iom__calloc(1, sizeof *e)))
     return NULL;
-  iom__io_init(p->loop, &e->io, fd, on_io, e);
-  e->io.keeps_alive = 0; /* the ops hold the loop */
+  if (iom_io_new(p->loop, fd, on_io, e, &e->io) < 0) {
+    iom__free(e);
+    return NULL;
+  }
+  iom__io_weak(e->io); /* the ops hold the loop */
+  iom__list_init(&e->readers);
+  iom__list_init(&e->writers);
   e->p = p;
   e->serial = ++m->serial;
   m->fds[fd] = e;
   return e;
 }
 
-static void fail_all(iom_proactor *p, iom__op_list *l, int err) {
-  while (l->head) {
-    iom_op *op = l->head;
-    iom__list_remove(l, op);
+static void fail_all(iom_proactor *p, iom__list *l, int err) {
+  iom_op *op;
+  while ((op = iom__op_first(l))) {
+    iom__op_unlink(op);
     iom__complete_later(p, op, err);
   }
 }
 
 static void efd_drop(efd *e) {
-  emu_of(e->p)->fds[e->io.fd] = NULL;
-  iom__io_fini(&e->io);
+  emu_of(e->p)->fds[iom_io_fd(e->io)] = NULL;
+  iom_io_free(e->io);
   iom__free(e);
 }
 
@@ -99,9 +102,9 @@ static void efd_drop(efd *e) {
  * watcher the loop refuses (another watcher on the fd, a closed fd) fails
  * the ops waiting on it. */
 static void efd_update(efd *e) {
-  unsigned want = (e->readers.head ? IOM_READ : 0u) |
-                  (e->writers.head ? IOM_WRITE : 0u);
-  int err = want ? iom_io_start(&e->io, want) : 0;
+  unsigned want = (iom__list_empty(&e->readers) ? 0u : IOM_READ) |
+                  (iom__list_empty(&e->writers) ? 0u : IOM_WRITE);
+  int err = want ? iom_io_start(e->io, want) : 0;
   if (err < 0) {
     fail_all(e->p, &e->readers, err);
     fail_all(e->p, &e->writers, err);
@@ -110,7 +113,7 @@ static void efd_update(efd *e) {
     efd_drop(e);
 }
 
-static iom__op_list *queue_of(efd *e, const iom_op *op) {
+static iom__list *queue_of(efd *e, const iom_op *op) {
   return op->kind == IOM_OP_ACCEPT || op->kind == IOM_OP_RECV ? &e->readers
                                                               : &e->writers;
 }
@@ -121,7 +124,7 @@ static void enqueue(iom_proactor *p, iom_op *op) {
     iom__complete_later(p, op, -ENOMEM);
     return;
   }
-  iom__list_push(queue_of(e, op), op);
+  iom__op_push(queue_of(e, op), op);
   efd_update(e);
 }
 
@@ -135,7 +138,7 @@ static void unqueue(iom_proactor *p, iom_op *op) {
   efd *e = efd_find(p, op->fd);
   if (!e)
     return;
-  iom__list_remove(queue_of(e, op), op);
+  iom__op_unlink(op);
   efd_update(e);
 }
 
@@ -209,8 +212,8 @@ static int stays_armed(const iom_op *op, int res) {
 
 /* Run the head op of one queue. Returns 1 to run it (or the next) again,
  * 0 to wait for the next readiness; afterwards the record may be gone. */
-static int serve_head(iom_proactor *p, iom__op_list *q, int round) {
-  iom_op *op = q->head;
+static int serve_head(iom_proactor *p, iom__list *q, int round) {
+  iom_op *op = iom__op_first(q);
   if (!op)
     return 0;
   int res = do_io(op);
@@ -219,7 +222,7 @@ static int serve_head(iom_proactor *p, iom__op_list *q, int round) {
   if (res == -ECONNABORTED && op->kind == IOM_OP_ACCEPT)
     return 1; /* that client left before we took it: take the next */
   if (res == -ENOBUFS && op->group) {
-    iom__list_remove(q, op);
+    iom__op_unlink(op);
     iom__park(p, op);
     return 1;
   }
@@ -227,7 +230,7 @@ static int serve_head(iom_proactor *p, iom__op_list *q, int round) {
     iom__deliver(p, op, res, IOM__ARMED);
     return op->kind == IOM_OP_ACCEPT && round < ACCEPT_BATCH;
   }
-  iom__list_remove(q, op);
+  iom__op_unlink(op);
   iom__deliver(p, op, res, IOM__FINAL);
   return 1; /* the next op in the queue may go too */
 }
@@ -243,7 +246,7 @@ static void serve(iom_proactor *p, int fd, uint64_t serial, int writers) {
 static void on_io(iom_io *io, unsigned events, void *data) {
   efd *e = data;
   iom_proactor *p = e->p;
-  int fd = io->fd;
+  int fd = iom_io_fd(io);
   uint64_t serial = e->serial;
   if (events & IOM_WRITE)
     serve(p, fd, serial, 1);

@@ -22,30 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- lists ---------------------------------------------------------------- */
-
-void iom__list_push(iom__op_list *l, iom_op *op) {
-  op->priv.next = NULL;
-  op->priv.prev = l->tail;
-  if (l->tail)
-    l->tail->priv.next = op;
-  else
-    l->head = op;
-  l->tail = op;
-}
-
-void iom__list_remove(iom__op_list *l, iom_op *op) {
-  if (op->priv.prev)
-    op->priv.prev->priv.next = op->priv.next;
-  else
-    l->head = op->priv.next;
-  if (op->priv.next)
-    op->priv.next->priv.prev = op->priv.prev;
-  else
-    l->tail = op->priv.prev;
-  op->priv.prev = op->priv.next = NULL;
-}
-
 /* ---- preparing ------------------------------------------------------------ */
 
 static void prep(iom_op *op, iom_op_kind kind, int fd, iom_op_cb cb,
@@ -167,13 +143,15 @@ int iom_proactor_new(iom_loop *loop, iom_proactor_kind kind,
   if (!p)
     return -ENOMEM;
   p->loop = loop;
+  iom__list_init(&p->groups);
+  iom__list_init(&p->done);
   iom__defer_init(&p->drain, drain, p);
   err = choose_backend(p, kind);
   if (err < 0) {
     iom__free(p);
     return err;
   }
-  loop->handles++; /* the loop may not go before its proactor */
+  iom__loop_handle_add(loop); /* the loop may not go before its proactor */
   *out = p;
   return 0;
 }
@@ -185,7 +163,7 @@ int iom_proactor_free(iom_proactor *p) {
     return -EBUSY;
   iom__defer_cancel(p->loop, &p->drain);
   p->ops->fini(p);
-  p->loop->handles--;
+  iom__loop_handle_del(p->loop);
   iom__free(p);
   return 0;
 }
@@ -271,7 +249,7 @@ static void retire(iom_proactor *p, iom_op *op) {
 static int cancel_here(iom_proactor *p, iom_op *op) {
   iom_op *t = op->target;
   if (t->priv.state == IOM__OP_PARKED) {
-    iom__list_remove(&t->group->parked, t);
+    iom__op_unlink(t);
     iom__complete_later(p, t, -ECANCELED);
     iom__complete_later(p, op, 0);
     return 1;
@@ -287,15 +265,16 @@ static int cancel_here(iom_proactor *p, iom_op *op) {
 /* A close cancels the recvs parked on its fd here; the backend cancels the
  * ones it holds. */
 static void cancel_parked_on(iom_proactor *p, int fd) {
-  for (iom_bufgroup *g = p->groups; g; g = g->next) {
-    iom_op *op = g->parked.head;
-    while (op) {
-      iom_op *next = op->priv.next;
+  iom__list_each(node, &p->groups) {
+    iom_bufgroup *g = iom__list_entry(node, iom_bufgroup, link);
+    iom__list rest, *link;
+    iom__list_move(&g->parked, &rest);
+    while ((link = iom__list_walk_next(&g->parked, &rest))) {
+      iom_op *op = iom__op_of(link);
       if (op->fd == fd) {
-        iom__list_remove(&g->parked, op);
+        iom__op_unlink(op);
         iom__complete_later(p, op, -ECANCELED);
       }
-      op = next;
     }
   }
 }
@@ -318,7 +297,7 @@ int iom_proactor_submit(iom_proactor *p, iom_op *op) {
 void iom__complete_later(iom_proactor *p, iom_op *op, int res) {
   op->priv.state = IOM__OP_QUEUED;
   op->priv.res = res;
-  iom__list_push(&p->done, op);
+  iom__op_push(&p->done, op);
   iom__defer_schedule(p->loop, &p->drain);
 }
 
@@ -327,11 +306,11 @@ void iom__complete_later(iom_proactor *p, iom_op *op, int res) {
  * do), so a callback that keeps failing a re-arm cannot hold the loop. */
 static void drain(void *arg) {
   iom_proactor *p = arg;
-  iom__op_list batch = p->done;
-  p->done.head = p->done.tail = NULL;
-  while (batch.head) {
-    iom_op *op = batch.head;
-    iom__list_remove(&batch, op);
+  iom__list batch;
+  iom__list_move(&p->done, &batch);
+  iom_op *op;
+  while ((op = iom__op_first(&batch))) {
+    iom__op_unlink(op);
     iom__deliver(p, op, op->priv.res, IOM__FINAL);
   }
 }

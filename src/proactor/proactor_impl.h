@@ -7,7 +7,8 @@
 
 #include "iomux/proactor.h"
 
-#include "../loop/loop_impl.h"
+#include "../core/list.h"
+#include "../loop/loop_internal.h"
 
 /* op->priv.state */
 enum {
@@ -25,12 +26,23 @@ enum {
                       submits the next one unless the callback says stop */
 };
 
-typedef struct iom__op_list {
-  iom_op *head, *tail;
-} iom__op_list;
+/* Ops wait in core/list.h lists through op->priv.link. */
+static inline iom_op *iom__op_of(iom__list *node) {
+  return iom__list_entry(node, iom_op, priv.link);
+}
 
-void iom__list_push(iom__op_list *l, iom_op *op);
-void iom__list_remove(iom__op_list *l, iom_op *op);
+/* The first op of a list, or NULL. */
+static inline iom_op *iom__op_first(iom__list *l) {
+  return iom__list_empty(l) ? NULL : iom__op_of(l->next);
+}
+
+static inline void iom__op_push(iom__list *l, iom_op *op) {
+  iom__list_push_back(l, &op->priv.link);
+}
+
+static inline void iom__op_unlink(iom_op *op) {
+  iom__list_remove(&op->priv.link);
+}
 
 typedef struct iom__proactor_ops {
   const char *name;
@@ -61,8 +73,8 @@ struct iom_proactor {
   unsigned features;     /* IOM_PF_* */
   int inflight;          /* ops submitted, final callback not yet run */
   int ngroups;
-  iom_bufgroup *groups;  /* every group, for a close to find parked recvs */
-  iom__op_list done;     /* final results to deliver on the next turn */
+  iom__list groups;      /* every group, for a close to find parked recvs */
+  iom__list done;        /* final results to deliver on the next turn */
   iom__defer drain;      /* the loop's deferred call that delivers them */
 };
 
@@ -72,8 +84,8 @@ struct iom_bufgroup {
   size_t size;
   unsigned count, out;   /* out: handed to the caller, not yet put back */
   int users;             /* recvs in flight that pick from it */
-  iom__op_list parked;   /* recvs paused until a buffer comes back */
-  iom_bufgroup *prev, *next;
+  iom__list parked;      /* recvs paused until a buffer comes back */
+  iom__list link;        /* in p->groups */
   /* emulated: the free buffers' ids, a stack */
   uint16_t *stack;
   unsigned nfree;

@@ -108,12 +108,11 @@ static int epoch_ok(uring *u, iom_op *op) {
   if (op->fd < 0)
     return 0;
   if (op->fd >= u->nepochs) {
-    int old = u->nepochs;
     void *e = u->epochs;
-    if (iom__grow(&e, &u->nepochs, op->fd + 1, sizeof *u->epochs, 256) < 0)
+    if (iom__grow_zeroed(&e, &u->nepochs, op->fd + 1, sizeof *u->epochs,
+                         256) < 0)
       return -ENOMEM;
     u->epochs = e;
-    memset(u->epochs + old, 0, (size_t)(u->nepochs - old) * sizeof(uint32_t));
   }
   if (!op->priv.started) {
     op->priv.started = 1;

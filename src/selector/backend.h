@@ -10,6 +10,7 @@
 #define IOMUX_SELECTOR_BACKEND_H
 
 #include "iomux/selector.h"
+#include "selector_internal.h"
 
 #include <stddef.h>
 
@@ -77,8 +78,6 @@ static inline unsigned iom__ready_events(const iom__slot *slot, int readable,
   return ev & slot->key.events;
 }
 
-/* The selector's pollable fd (see pollable_fd), or -1. */
-int iom__selector_fd(const iom_selector *sel);
 
 extern const iom__backend_ops iom__select_ops;
 extern const iom__backend_ops iom__poll_ops;

@@ -123,13 +123,10 @@ static iom__slot *slot_for(iom_selector *sel, int fd) {
   int page = fd >> IOM__PAGE_SHIFT;
   if (page >= sel->npages) {
     void *dir = sel->pages;
-    int cap = sel->npages;
-    if (iom__grow(&dir, &cap, page + 1, sizeof *sel->pages, 4) < 0)
+    if (iom__grow_zeroed(&dir, &sel->npages, page + 1, sizeof *sel->pages,
+                         4) < 0)
       return NULL;
     sel->pages = dir;
-    memset(sel->pages + sel->npages, 0,
-           (size_t)(cap - sel->npages) * sizeof *sel->pages);
-    sel->npages = cap;
   }
   if (!sel->pages[page]) {
     sel->pages[page] = iom__calloc(IOM__PAGE_SIZE, sizeof(iom__slot));

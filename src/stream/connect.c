@@ -16,15 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void on_connect_timeout(iom_timer *t, void *data) {
-  (void)t;
-  iom__stream_fail(data, -ETIMEDOUT);
-}
-
 void iom__stream_connected(iom_stream *s) {
   int err = 0;
   socklen_t len = sizeof err;
-  if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+  if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
     err = errno;
   if (err) {
     iom__stream_fail(s, -err);
@@ -47,20 +42,11 @@ int iom_stream_connect_addr(iom_loop *loop, const struct sockaddr *addr,
                   0);
   if (fd < 0)
     return -errno;
-  iom_timer *timer = NULL;
-  int err = timeout_ms > 0 ? iom_timer_new(loop, on_connect_timeout, NULL, &timer)
-                           : 0;
   iom_stream *s;
-  if (err == 0 && (err = iom__stream_make(loop, fd, cbs, data, 1, &s)) < 0)
-    iom_timer_free(timer);
+  int err = iom__stream_make(loop, fd, cbs, data, 1, timeout_ms, &s);
   if (err < 0) {
     close(fd);
     return err;
-  }
-  if (timer) {
-    s->connect_timer = timer;
-    timer->data = s;
-    iom_timer_start(timer, (uint64_t)timeout_ms, 0);
   }
   if (connect(fd, addr, addrlen) < 0 && errno != EINPROGRESS)
     iom__stream_fail(s, -errno);

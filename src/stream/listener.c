@@ -9,6 +9,11 @@
  * socket stays readable, and a level-triggered loop would spin: instead the
  * listener stops watching, tells the app once, and retries on a timer that
  * backs off from 10 ms to 1 s, resetting after the next success.
+ *
+ * Lifecycle, the streams' own: iom_listener_free closes the socket at once
+ * (the port is free again when it returns) and marks the listener `over`;
+ * its memory goes in a deferred `finish` on the loop's next turn, so an
+ * accept loop that called the app back never touches freed memory.
  */
 #define _GNU_SOURCE /* accept4 */
 #include "stream_impl.h"
@@ -30,38 +35,33 @@
 #define DEFAULT_BATCH 64
 
 struct iom_listener {
-  iom_io io;
+  iom_loop *loop;
+  iom_io *io;
+  int fd;
   iom_timer *retry;
+  iom__defer finish; /* frees the listener on a later turn */
   iom_accept_cb cb;
   void *data;
   int port;
   int batch;
   int backoff_ms;
-  int in_callback, freed; /* iom_listener_free from inside the callback */
+  int over; /* freed by the app: nothing more happens */
 };
 
-static void destroy(iom_listener *l) {
-  iom_loop *loop = l->io.loop;
-  iom__io_fini(&l->io);
-  iom_timer_free(l->retry);
-  close(l->io.fd);
-  loop->handles--;
+static void finish(void *arg) {
+  iom_listener *l = arg;
+  iom__loop_handle_del(l->loop);
   iom__free(l);
 }
 
 /* Hand `fd` (or an error) to the app. Returns 0 if the listener survived. */
 static int deliver(iom_listener *l, int fd) {
-  l->in_callback = 1;
   l->cb(l, fd, l->data);
-  l->in_callback = 0;
-  if (!l->freed)
-    return 0;
-  destroy(l);
-  return -1;
+  return l->over ? -1 : 0;
 }
 
 static int pause_accepting(iom_listener *l, int err) {
-  iom_io_stop(&l->io);
+  iom_io_stop(l->io);
   iom_timer_start(l->retry, (uint64_t)l->backoff_ms, 0);
   l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                      : l->backoff_ms * 2;
@@ -71,7 +71,7 @@ static int pause_accepting(iom_listener *l, int err) {
 static void on_retry(iom_timer *t, void *data) {
   (void)t;
   iom_listener *l = data;
-  if (iom_io_start(&l->io, IOM_READ) < 0)
+  if (iom_io_start(l->io, IOM_READ) < 0)
     iom_timer_start(l->retry, (uint64_t)l->backoff_ms, 0);
 }
 
@@ -80,10 +80,10 @@ static void on_acceptable(iom_io *io, unsigned events, void *data) {
   (void)events;
   iom_listener *l = data;
   for (int i = 0; i < l->batch; i++) {
-    int fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       l->backoff_ms = BACKOFF_MIN_MS;
-      if (deliver(l, fd) < 0 || !iom_io_events(&l->io))
+      if (deliver(l, fd) < 0 || !iom_io_events(l->io))
         return;
       continue;
     }
@@ -176,18 +176,24 @@ static int make_listener(iom_loop *loop, int fd, const iom_listen_opts *o,
   int err = iom_timer_new(loop, on_retry, l, &l->retry);
   if (err < 0)
     goto free_listener;
-  iom__io_init(loop, &l->io, fd, on_acceptable, l);
-  if ((err = iom_io_start(&l->io, IOM_READ)) < 0)
+  if ((err = iom_io_new(loop, fd, on_acceptable, l, &l->io)) < 0)
     goto free_timer;
+  if ((err = iom_io_start(l->io, IOM_READ)) < 0)
+    goto free_io;
+  l->loop = loop;
+  l->fd = fd;
+  iom__defer_init(&l->finish, finish, l);
   l->cb = cb;
   l->data = data;
   l->port = port;
   l->batch = o && o->accept_batch > 0 ? o->accept_batch : DEFAULT_BATCH;
   l->backoff_ms = BACKOFF_MIN_MS;
-  loop->handles++;
+  iom__loop_handle_add(loop);
   *out = l;
   return 0;
 
+free_io:
+  iom_io_free(l->io);
 free_timer:
   iom_timer_free(l->retry);
 free_listener:
@@ -221,16 +227,14 @@ int iom_listener_adopt(iom_loop *loop, int fd, const iom_listen_opts *opts,
 
 int iom_listener_port(const iom_listener *l) { return l->port; }
 
-int iom_listener_fd(const iom_listener *l) { return l->io.fd; }
+int iom_listener_fd(const iom_listener *l) { return l->fd; }
 
 void iom_listener_free(iom_listener *l) {
-  if (!l)
+  if (!l || l->over)
     return;
-  if (l->in_callback) {
-    l->freed = 1;
-    iom_io_stop(&l->io);
-    iom_timer_stop(l->retry);
-    return;
-  }
-  destroy(l);
+  l->over = 1;
+  iom_io_free(l->io);
+  iom_timer_free(l->retry);
+  close(l->fd);
+  iom__defer_schedule(l->loop, &l->finish);
 }

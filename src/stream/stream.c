@@ -45,19 +45,34 @@ static void finish(void *arg);
 static void uncork(void *arg);
 static void on_io(iom_io *io, unsigned events, void *data);
 
+static void on_connect_timeout(iom_timer *t, void *data) {
+  (void)t;
+  iom__stream_fail(data, -ETIMEDOUT);
+}
+
 int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
-                     void *data, int connecting, iom_stream **out) {
+                     void *data, int connecting, int timeout_ms,
+                     iom_stream **out) {
   static const iom_stream_cbs no_cbs;
   if (!read_buffer(loop))
     return -ENOMEM;
   iom_stream *s = iom__calloc(1, sizeof *s);
   if (!s)
     return -ENOMEM;
+  int err = iom_io_new(loop, fd, on_io, s, &s->io);
+  if (err == 0 && connecting && timeout_ms > 0 &&
+      (err = iom_timer_new(loop, on_connect_timeout, s, &s->connect_timer)) < 0)
+    iom_io_free(s->io);
+  if (err < 0) {
+    iom__free(s);
+    return err;
+  }
 #if defined(SO_NOSIGPIPE)
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
 #endif
-  iom__io_init(loop, &s->io, fd, on_io, s);
+  s->loop = loop;
+  s->fd = fd;
   iom__defer_init(&s->finish, finish, s);
   iom__defer_init(&s->uncork, uncork, s);
   s->cbs = cbs ? cbs : &no_cbs;
@@ -66,7 +81,9 @@ int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
   s->low = DEFAULT_LOW;
   s->connecting = connecting != 0;
   s->reading = !connecting && s->cbs->on_read;
-  loop->handles++;
+  iom__loop_handle_add(loop);
+  if (s->connect_timer)
+    iom_timer_start(s->connect_timer, (uint64_t)timeout_ms, 0);
   *out = s;
   iom__stream_update(s);
   return 0;
@@ -82,7 +99,7 @@ int iom_stream_new(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
     close(fd);
     return err;
   }
-  int err = iom__stream_make(loop, fd, cbs, data, 0, out);
+  int err = iom__stream_make(loop, fd, cbs, data, 0, 0, out);
   if (err < 0)
     close(fd);
   return err;
@@ -94,10 +111,10 @@ void iom__stream_update(iom_stream *s) {
   unsigned want = (s->reading ? IOM_READ : 0) |
                   ((s->head && !s->corked) || s->connecting ? IOM_WRITE : 0);
   if (!want) {
-    iom_io_stop(&s->io);
+    iom_io_stop(s->io);
     return;
   }
-  int err = iom_io_start(&s->io, want);
+  int err = iom_io_start(s->io, want);
   if (err < 0)
     iom__stream_fail(s, err);
 }
@@ -107,8 +124,8 @@ void iom__stream_fail(iom_stream *s, int err) {
     return;
   s->over = 1;
   s->err = err;
-  iom_io_stop(&s->io);
-  iom__defer_schedule(s->io.loop, &s->finish);
+  iom_io_stop(s->io);
+  iom__defer_schedule(s->loop, &s->finish);
 }
 
 static void chunk_complete(iom__chunk *c, int status) {
@@ -119,7 +136,7 @@ static void chunk_complete(iom__chunk *c, int status) {
 
 static void finish(void *arg) {
   iom_stream *s = arg;
-  iom_loop *loop = s->io.loop;
+  iom_loop *loop = s->loop;
   iom__defer_cancel(loop, &s->uncork);
   iom__chunk *c = s->head;
   s->head = s->tail = NULL;
@@ -131,8 +148,9 @@ static void finish(void *arg) {
   iom_timer_free(s->connect_timer);
   if (s->cbs->on_close)
     s->cbs->on_close(s, s->err, s->data);
-  close(s->io.fd);
-  loop->handles--;
+  iom_io_free(s->io);
+  close(s->fd);
+  iom__loop_handle_del(loop);
   iom__free(s);
 }
 
@@ -148,10 +166,10 @@ static void peer_eof(iom_stream *s) {
 }
 
 static void do_read(iom_stream *s) {
-  char *buf = iom__loop_ext_get(s->io.loop, IOM__EXT_STREAM);
+  char *buf = iom__loop_ext_get(s->loop, IOM__EXT_STREAM);
   int rounds = 0;
   while (s->reading && !s->over) {
-    ssize_t n = recv(s->io.fd, buf, READ_BUF_SIZE, 0);
+    ssize_t n = recv(s->fd, buf, READ_BUF_SIZE, 0);
     if (n > 0) {
       s->cbs->on_read(s, buf, (size_t)n, s->data);
       if ((size_t)n < READ_BUF_SIZE || ++rounds == READ_ROUNDS)
@@ -206,9 +224,9 @@ static void check_high(iom_stream *s) {
 static ssize_t send_iov(iom_stream *s, struct iovec *iov, int n) {
   struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
   for (;;) {
-    ssize_t w = n == 1 ? send(s->io.fd, iov->iov_base, iov->iov_len,
+    ssize_t w = n == 1 ? send(s->fd, iov->iov_base, iov->iov_len,
                               MSG_NOSIGNAL)
-                       : sendmsg(s->io.fd, &msg, MSG_NOSIGNAL);
+                       : sendmsg(s->fd, &msg, MSG_NOSIGNAL);
     if (w >= 0)
       return w;
     if (errno == EINTR)
@@ -336,7 +354,7 @@ static int flush_queue(iom_stream *s, iom__chunk **done) {
 
 /* The queue is empty: carry out a pending shutdown or close. */
 static void drained(iom_stream *s) {
-  if (s->shut_wanted && shutdown(s->io.fd, SHUT_WR) < 0 && errno != ENOTCONN)
+  if (s->shut_wanted && shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN)
     iom__stream_fail(s, -errno);
   if (s->closing)
     iom__stream_fail(s, 0);
@@ -368,7 +386,7 @@ void iom_stream_cork(iom_stream *s) {
   if (s->over || s->corked)
     return;
   s->corked = 1;
-  iom__defer_schedule(s->io.loop, &s->uncork);
+  iom__defer_schedule(s->loop, &s->uncork);
 }
 
 static void uncork(void *arg) {
@@ -413,7 +431,7 @@ void iom_stream_close(iom_stream *s) {
 
 void iom_stream_abort(iom_stream *s) { iom__stream_fail(s, 0); }
 
-int iom_stream_fd(const iom_stream *s) { return s->io.fd; }
+int iom_stream_fd(const iom_stream *s) { return s->fd; }
 
 void *iom_stream_data(const iom_stream *s) { return s->data; }
 

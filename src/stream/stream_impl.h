@@ -4,7 +4,7 @@
 
 #include "iomux/stream.h"
 
-#include "../loop/loop_impl.h"
+#include "../loop/loop_internal.h"
 
 #include <stddef.h>
 
@@ -20,7 +20,9 @@ typedef struct iom__chunk {
 } iom__chunk;
 
 struct iom_stream {
-  iom_io io; /* embedded: no second allocation per connection */
+  iom_loop *loop;
+  iom_io *io;
+  int fd;
   const iom_stream_cbs *cbs;
   void *data;
   iom__chunk *head, *tail;
@@ -39,10 +41,12 @@ struct iom_stream {
   unsigned corked : 1;     /* writes queue until the uncork call runs */
 };
 
-/* Make a stream around `fd` (already non-blocking) in the connecting state or
- * not. On error `fd` is left open. */
+/* Make a stream around `fd` (already non-blocking), connected, or with
+ * `connecting` set, connecting (and with a connect timer when timeout_ms >
+ * 0). On error nothing is left behind but `fd`, still open. */
 int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
-                     void *data, int connecting, iom_stream **out);
+                     void *data, int connecting, int timeout_ms,
+                     iom_stream **out);
 
 /* End the stream with `err`: no more I/O; on_close(err) on a later turn. */
 void iom__stream_fail(iom_stream *s, int err);
