@@ -23,6 +23,8 @@
 #include "bench.h"
 #include "compare.h"
 
+#include "common/clock.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
@@ -32,7 +34,6 @@
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The most telling models, for --quick (and `make demo`): each of the five
@@ -466,11 +467,10 @@ static void progress(const cmp_opts *o, const cmp_run *r, int done,
 static int run_all(cmp_data *d) {
   const cmp_opts *o = d->o;
   int total = runs_to_do(o), done = 0, cap = o->nmodels * o->nconns * o->reps;
-  struct timespec t0, t1;
   d->runs = calloc((size_t)cap, sizeof *d->runs);
   if (!d->runs)
     return -1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  double t0 = app_now_s();
   for (int rep = 0; rep < o->reps; rep++)
     for (int ci = 0; ci < o->nconns; ci++)
       for (int k = 0; k < o->nmodels; k++) {
@@ -485,9 +485,7 @@ static int run_all(cmp_data *d) {
         d->nruns++;
         progress(o, r, ++done, total);
       }
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  d->total_s = (double)(t1.tv_sec - t0.tv_sec) +
-               (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  d->total_s = app_now_s() - t0;
   return 0;
 }
 
