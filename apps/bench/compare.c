@@ -24,13 +24,13 @@
 #include "compare.h"
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -396,20 +396,17 @@ static void pick_cpus(cmp_opts *o) {
  * the largest connection count needs more (a fresh machine's soft limit is
  * often 1024), and say so. */
 static void raise_fd_limit(const cmp_opts *o, cmp_machine *mc) {
-  long need = o->conns[o->nconns - 1] + 64;
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || (long)rl.rlim_cur >= need)
+  long need = o->conns[o->nconns - 1] + 64, was, now;
+  int raised = app_raise_fd_limit(need, &was, &now);
+  if (raised < 0 || was >= need)
     return;
-  long was = (long)rl.rlim_cur;
-  rl.rlim_cur = rl.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+  if (raised)
     snprintf(mc->fd_note, sizeof mc->fd_note, "raised from %ld to the hard "
-             "limit, %ld, for the servers", was, (long)rl.rlim_cur);
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if ((long)rl.rlim_cur < need)
+             "limit, %ld, for the servers", was, now);
+  if (now < need)
     fprintf(stderr, "iomux-bench compare: warning: the servers may open only "
             "%ld fds and %ld connections need about %ld\n",
-            (long)rl.rlim_cur, (long)o->conns[o->nconns - 1], need);
+            now, (long)o->conns[o->nconns - 1], need);
 }
 
 static void keep_command(cmp_opts *o, int argc, char **argv) {

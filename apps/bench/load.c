@@ -26,6 +26,7 @@
 #include "load.h"
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "iomux/error.h"
 #include "iomux/loop.h"
 #include "iomux/stream.h"
@@ -541,21 +542,18 @@ static int run_procs(const load_opts *o, load_result *total) {
 /* ---- the mode ------------------------------------------------------------- */
 
 static void raise_fd_limit(const load_opts *o) {
-  long need = (o->conns + o->procs - 1) / o->procs + 64;
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || (long)rl.rlim_cur >= need)
+  long need = (o->conns + o->procs - 1) / o->procs + 64, was, now;
+  int raised = app_raise_fd_limit(need, &was, &now);
+  if (raised < 0 || was >= need)
     return;
-  long was = (long)rl.rlim_cur;
-  rl.rlim_cur = rl.rlim_max;
-  if (rl.rlim_cur != (rlim_t)was && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+  if (raised && now != was)
     fprintf(stderr, "iomux-bench load: raised the open-file limit from %ld "
-            "to the hard limit, %ld\n", was, (long)rl.rlim_cur);
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if ((long)rl.rlim_cur < need)
+            "to the hard limit, %ld\n", was, now);
+  if (now < need)
     fprintf(stderr, "iomux-bench load: warning: %ld fds per process are "
             "allowed and %ld are needed; connections past that will fail "
             "(raise the hard limit, or use --procs)\n",
-            (long)rl.rlim_cur, need);
+            now, need);
 }
 
 int bench_load(int argc, char **argv) {

@@ -17,17 +17,18 @@
 #include "bench.h"
 
 #include "common/clock.h"
+#include "common/fdlimit.h"
 #include "iomux/error.h"
 #include "iomux/selector.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -208,16 +209,6 @@ static int fits(iom_backend kind, int n, long fd_limit) {
   return kind != IOM_SELECT || n + 16 < FD_SETSIZE;
 }
 
-static long raise_fd_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-    return 1024;
-  rl.rlim_cur = rl.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-    getrlimit(RLIMIT_NOFILE, &rl);
-  return (long)rl.rlim_cur;
-}
-
 static void print_header(const options *o, long fd_limit) {
   struct utsname u;
   uname(&u);
@@ -239,7 +230,8 @@ int bench_selector(int argc, char **argv) {
   int rc = parse(argc, argv, &o);
   if (rc >= 0)
     return rc;
-  long fd_limit = raise_fd_limit();
+  long fd_limit = 1024; /* if the limit cannot even be read */
+  app_raise_fd_limit(LONG_MAX, NULL, &fd_limit);
   if (o.csv)
     printf("backend,idle_fds,ns_per_wakeup\n");
   else
