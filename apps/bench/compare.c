@@ -25,6 +25,7 @@
 
 #include "common/clock.h"
 #include "common/fdlimit.h"
+#include "common/parse.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -127,15 +128,6 @@ static int parse_conns(const char *s, cmp_opts *o) {
   return 0;
 }
 
-static int parse_num(const char *s, double lo, double hi, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (*s == '\0' || *end != '\0' || !(v >= lo) || v > hi)
-    return -1;
-  *out = v;
-  return 0;
-}
-
 static int set_option(int c, const char *arg, cmp_opts *o, cmp_args *a) {
   double v = 0;
   switch (c) {
@@ -144,20 +136,20 @@ static int set_option(int c, const char *arg, cmp_opts *o, cmp_args *a) {
   case 'e': a->echo = arg; return 0;
   case 'a': a->anchors = arg; return 0;
   case 'o': o->out = arg; return 0;
-  case 'd': return parse_num(arg, 0.001, 3600, &o->duration);
-  case 'w': return parse_num(arg, 0, 3600, &o->warmup);
+  case 'd': return app_parse_double(arg, 0.001, 3600, &o->duration);
+  case 'w': return app_parse_double(arg, 0, 3600, &o->warmup);
   case 's':
-    if (parse_num(arg, 1, 1 << 20, &v) < 0)
+    if (app_parse_double(arg, 1, 1 << 20, &v) < 0)
       return -1;
     o->size = (int)v;
     return 0;
   case 'k':
-    if (parse_num(arg, 1, 65536, &v) < 0)
+    if (app_parse_double(arg, 1, 65536, &v) < 0)
       return -1;
     o->pipeline = (int)v;
     return 0;
   case 'r':
-    if (parse_num(arg, 1, CMP_MAX_REPS, &v) < 0)
+    if (app_parse_double(arg, 1, CMP_MAX_REPS, &v) < 0)
       return -1;
     o->reps = (int)v;
     return 0;
