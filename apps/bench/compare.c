@@ -23,16 +23,18 @@
 #include "bench.h"
 #include "compare.h"
 
+#include "common/clock.h"
+#include "common/fdlimit.h"
+#include "common/parse.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The most telling models, for --quick (and `make demo`): each of the five
@@ -126,15 +128,6 @@ static int parse_conns(const char *s, cmp_opts *o) {
   return 0;
 }
 
-static int parse_num(const char *s, double lo, double hi, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (*s == '\0' || *end != '\0' || !(v >= lo) || v > hi)
-    return -1;
-  *out = v;
-  return 0;
-}
-
 static int set_option(int c, const char *arg, cmp_opts *o, cmp_args *a) {
   double v = 0;
   switch (c) {
@@ -143,20 +136,20 @@ static int set_option(int c, const char *arg, cmp_opts *o, cmp_args *a) {
   case 'e': a->echo = arg; return 0;
   case 'a': a->anchors = arg; return 0;
   case 'o': o->out = arg; return 0;
-  case 'd': return parse_num(arg, 0.001, 3600, &o->duration);
-  case 'w': return parse_num(arg, 0, 3600, &o->warmup);
+  case 'd': return app_parse_double(arg, 0.001, 3600, &o->duration);
+  case 'w': return app_parse_double(arg, 0, 3600, &o->warmup);
   case 's':
-    if (parse_num(arg, 1, 1 << 20, &v) < 0)
+    if (app_parse_double(arg, 1, 1 << 20, &v) < 0)
       return -1;
     o->size = (int)v;
     return 0;
   case 'k':
-    if (parse_num(arg, 1, 65536, &v) < 0)
+    if (app_parse_double(arg, 1, 65536, &v) < 0)
       return -1;
     o->pipeline = (int)v;
     return 0;
   case 'r':
-    if (parse_num(arg, 1, CMP_MAX_REPS, &v) < 0)
+    if (app_parse_double(arg, 1, CMP_MAX_REPS, &v) < 0)
       return -1;
     o->reps = (int)v;
     return 0;
@@ -395,20 +388,17 @@ static void pick_cpus(cmp_opts *o) {
  * the largest connection count needs more (a fresh machine's soft limit is
  * often 1024), and say so. */
 static void raise_fd_limit(const cmp_opts *o, cmp_machine *mc) {
-  long need = o->conns[o->nconns - 1] + 64;
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || (long)rl.rlim_cur >= need)
+  long need = o->conns[o->nconns - 1] + 64, was, now;
+  int raised = app_raise_fd_limit(need, &was, &now);
+  if (raised < 0 || was >= need)
     return;
-  long was = (long)rl.rlim_cur;
-  rl.rlim_cur = rl.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+  if (raised)
     snprintf(mc->fd_note, sizeof mc->fd_note, "raised from %ld to the hard "
-             "limit, %ld, for the servers", was, (long)rl.rlim_cur);
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if ((long)rl.rlim_cur < need)
+             "limit, %ld, for the servers", was, now);
+  if (now < need)
     fprintf(stderr, "iomux-bench compare: warning: the servers may open only "
             "%ld fds and %ld connections need about %ld\n",
-            (long)rl.rlim_cur, (long)o->conns[o->nconns - 1], need);
+            now, (long)o->conns[o->nconns - 1], need);
 }
 
 static void keep_command(cmp_opts *o, int argc, char **argv) {
@@ -466,11 +456,10 @@ static void progress(const cmp_opts *o, const cmp_run *r, int done,
 static int run_all(cmp_data *d) {
   const cmp_opts *o = d->o;
   int total = runs_to_do(o), done = 0, cap = o->nmodels * o->nconns * o->reps;
-  struct timespec t0, t1;
   d->runs = calloc((size_t)cap, sizeof *d->runs);
   if (!d->runs)
     return -1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  double t0 = app_now_s();
   for (int rep = 0; rep < o->reps; rep++)
     for (int ci = 0; ci < o->nconns; ci++)
       for (int k = 0; k < o->nmodels; k++) {
@@ -485,9 +474,7 @@ static int run_all(cmp_data *d) {
         d->nruns++;
         progress(o, r, ++done, total);
       }
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  d->total_s = (double)(t1.tv_sec - t0.tv_sec) +
-               (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  d->total_s = app_now_s() - t0;
   return 0;
 }
 

@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include "compare.h"
 
+#include "common/json.h"
+
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
@@ -327,33 +329,21 @@ static void write_csv(const cmp_data *d, FILE *to) {
   }
 }
 
-static void json_text(const char *s, FILE *to) {
-  fputc('"', to);
-  for (; *s; s++)
-    if (*s == '"' || *s == '\\')
-      fprintf(to, "\\%c", *s);
-    else if ((unsigned char)*s < 32)
-      fprintf(to, "\\u%04x", *s);
-    else
-      fputc(*s, to);
-  fputc('"', to);
-}
-
 static void json_machine(const cmp_data *d, FILE *to) {
   const cmp_machine *mc = &d->machine;
   const cmp_opts *o = d->o;
   fprintf(to, "{\"tool\":\"iomux-bench compare\",\"command\":");
-  json_text(o->command, to);
+  app_json_string(o->command, to);
   fprintf(to, ",\n\"machine\":{\"cpu\":");
-  json_text(mc->cpu, to);
+  app_json_string(mc->cpu, to);
   fprintf(to, ",\"kernel\":");
-  json_text(mc->kernel, to);
+  app_json_string(mc->kernel, to);
   fprintf(to, ",\"date\":");
-  json_text(mc->date, to);
+  app_json_string(mc->date, to);
   fprintf(to, ",\"cpus_online\":%ld,\"cpus_allowed\":%ld,\"fd_soft\":%ld,"
           "\"fd_hard\":%ld,\"loadavg\":", mc->cpus_online, mc->cpus_allowed,
           mc->fd_soft, mc->fd_hard);
-  json_text(mc->loadavg, to);
+  app_json_string(mc->loadavg, to);
   fprintf(to, ",\"cpu_server\":%d,\"cpu_load\":%d},\n", o->cpu_server,
           o->cpu_load);
   fprintf(to, "\"options\":{\"size\":%d,\"pipeline\":%d,\"duration_s\":%g,"
@@ -378,11 +368,11 @@ static void json_runs(const cmp_data *d, FILE *to) {
   for (int i = 0; i < d->nruns; i++) {
     const cmp_run *r = &d->runs[i];
     fprintf(to, "%s{\"model\":", i ? ",\n" : "");
-    json_text(d->o->models[r->model].label, to);
+    app_json_string(d->o->models[r->model].label, to);
     fprintf(to, ",\"conns\":%d,\"rep\":%d,\"order\":%d,\"status\":\"%s\","
             "\"reason\":", d->o->conns[r->conns_i], r->rep + 1, r->order + 1,
             status_name(r->status));
-    json_text(r->why, to);
+    app_json_string(r->why, to);
     int n = run_figures(r, v);
     for (int k = 0; k < n; k++) {
       fprintf(to, ",\"%s\":", keys[k]);
@@ -405,11 +395,11 @@ static void json_medians(const cmp_data *d, FILE *to) {
     for (int ci = 0; ci < d->o->nconns; ci++) {
       const cmp_cell *c = &d->cells[mi][ci];
       fprintf(to, "%s{\"model\":", n++ ? ",\n" : "");
-      json_text(d->o->models[mi].label, to);
+      app_json_string(d->o->models[mi].label, to);
       fprintf(to, ",\"conns\":%d,\"status\":\"%s\",\"ok_runs\":%d,"
               "\"failed_runs\":%d,\"reason\":", d->o->conns[ci],
               status_name(c->status), c->ok, c->failed);
-      json_text(c->status == RUN_OK ? "" : c->why, to);
+      app_json_string(c->status == RUN_OK ? "" : c->why, to);
       for (int m = 0; m < M_COUNT; m++) {
         fprintf(to, ",\"%s\":", metric_key[m]);
         num(c->med[m], 1, to);

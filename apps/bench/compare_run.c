@@ -18,6 +18,8 @@
 #define _GNU_SOURCE
 #include "compare.h"
 
+#include "common/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,12 +41,6 @@ typedef struct child {
   pid_t pid;
   FILE *out, *err; /* its stdout and stderr, unlinked files */
 } child;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void fail(cmp_run *r, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -125,7 +121,7 @@ static pid_t spawn(char *const argv[], int cpu, int out_fd, int err_fd) {
 
 /* Wait up to ms for pid to end. Returns 0 with *status set, or -1. */
 static int wait_for(pid_t pid, int ms, int *status) {
-  double until = now_s() + ms / 1000.0;
+  double until = app_now_s() + ms / 1000.0;
   for (;;) {
     pid_t got = waitpid(pid, status, WNOHANG);
     if (got == pid)
@@ -134,7 +130,7 @@ static int wait_for(pid_t pid, int ms, int *status) {
       *status = 0; /* not ours to wait for any more: nothing to wait on */
       return 0;
     }
-    if (now_s() >= until)
+    if (app_now_s() >= until)
       return -1;
     /* A nap, not a blocking wait: it keeps every wait bounded with no
      * signal handling, and 50 wake-ups a second is no load to measure. */
@@ -167,9 +163,9 @@ static void status_words(int status, char *buf, size_t cap) {
 static int read_port(int fd) {
   char buf[32];
   size_t n = 0;
-  double until = now_s() + PORT_WAIT_MS / 1000.0;
+  double until = app_now_s() + PORT_WAIT_MS / 1000.0;
   while (n < sizeof buf - 1) {
-    int left = (int)((until - now_s()) * 1000);
+    int left = (int)((until - app_now_s()) * 1000);
     struct pollfd p = {.fd = fd, .events = POLLIN};
     if (left <= 0 || poll(&p, 1, left) <= 0)
       return 0;
@@ -392,7 +388,7 @@ close_files:
 
 void cmp_run_one(const cmp_opts *o, const cmp_model *m, int conns,
                  cmp_run *r) {
-  double t0 = now_s();
+  double t0 = app_now_s();
   child srv = {.err = scratch_file()};
   int port, keep = -1;
   r->status = RUN_OK;
@@ -410,5 +406,5 @@ void cmp_run_one(const cmp_opts *o, const cmp_model *m, int conns,
   if (keep >= 0)
     close(keep);
   fclose(srv.err);
-  r->wall_s = now_s() - t0;
+  r->wall_s = app_now_s() - t0;
 }

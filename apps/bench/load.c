@@ -25,6 +25,8 @@
 #include "bench.h"
 #include "load.h"
 
+#include "common/clock.h"
+#include "common/fdlimit.h"
 #include "iomux/error.h"
 #include "iomux/loop.h"
 #include "iomux/stream.h"
@@ -37,7 +39,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CONNECT_BATCH 100
@@ -79,14 +80,6 @@ struct worker {
   uint64_t all_messages, last_messages; /* every phase, for progress */
   uint64_t started_ms;
 };
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t now_ms(void) { return now_ns() / 1000000u; }
 
 static uint64_t ms_of(double seconds) {
   return (uint64_t)(seconds * 1000.0 + 0.5);
@@ -151,7 +144,7 @@ static void on_read(iom_stream *s, const char *buf, size_t len, void *data) {
   conn *c = data;
   worker *w = c->w;
   size_t size = (size_t)w->o->size;
-  uint64_t t = now_ns();
+  uint64_t t = app_now_ns();
   int back = 0;
   c->last_ms = t / 1000000u;
   for (size_t done = 0; done < len;) {
@@ -187,11 +180,11 @@ static void on_connect(iom_stream *s, void *data) {
   int one = 1;
   setsockopt(iom_stream_fd(s), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   c->state = C_OPEN;
-  c->last_ms = now_ms();
+  c->last_ms = app_now_ms();
   w->pending--;
   w->open++;
   w->res->connected++;
-  send_messages(w, c, w->o->pipeline, now_ns());
+  send_messages(w, c, w->o->pipeline, app_now_ns());
   connect_more(w);
 }
 
@@ -310,7 +303,7 @@ static void check_stalls(worker *w, uint64_t t, int at_end) {
 static void on_check(iom_timer *t, void *data) {
   (void)t;
   worker *w = data;
-  uint64_t now = now_ms();
+  uint64_t now = app_now_ms();
   if (now > w->check_due + w->stall_ms / 2)
     w->check_base = now;
   w->check_due = now + w->check_period;
@@ -323,13 +316,13 @@ static void on_progress(iom_timer *t, void *data) {
   uint64_t r = w->all_messages - w->last_messages, e = load_error_total(w->res);
   w->last_messages = w->all_messages;
   fprintf(stderr, "\r%6.1f s  %-7s %10llu msg/s  open %d/%d  errors %llu\033[K",
-          (double)(now_ms() - w->started_ms) / 1000.0,
+          (double)(app_now_ms() - w->started_ms) / 1000.0,
           w->phase == MEASURE ? "measure" : "warm-up", (unsigned long long)r,
           w->open, w->n, (unsigned long long)e);
 }
 
 static void finish(worker *w) {
-  check_stalls(w, now_ms(), 1);
+  check_stalls(w, app_now_ms(), 1);
   w->phase = DONE;
   iom_timer_free(w->check_timer);
   iom_timer_free(w->progress_timer);
@@ -360,7 +353,7 @@ static double own_cpu(void) {
 static void on_window_end(iom_timer *t, void *data) {
   (void)t;
   worker *w = data;
-  w->res->window_ns = now_ns() - w->window_start;
+  w->res->window_ns = app_now_ns() - w->window_start;
   w->res->load_cpu_s += own_cpu();
   sample_server(w, &w->res->srv_end);
   finish(w);
@@ -372,7 +365,7 @@ static void on_warm(iom_timer *t, void *data) {
   w->phase = MEASURE;
   sample_server(w, &w->res->srv_start);
   w->res->load_cpu_s = -own_cpu();
-  w->window_start = now_ns();
+  w->window_start = app_now_ns();
   iom_timer_start(w->window_timer, ms_of(w->o->duration), 0);
 }
 
@@ -380,7 +373,7 @@ static void begin_warmup(worker *w) {
   const load_opts *o = w->o;
   double run = o->warmup + o->duration;
   w->phase = WARMUP;
-  w->started_ms = now_ms();
+  w->started_ms = app_now_ms();
   if (w->open == 0) { /* nothing connected: nothing to measure */
     finish(w);
     return;
@@ -549,21 +542,18 @@ static int run_procs(const load_opts *o, load_result *total) {
 /* ---- the mode ------------------------------------------------------------- */
 
 static void raise_fd_limit(const load_opts *o) {
-  long need = (o->conns + o->procs - 1) / o->procs + 64;
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || (long)rl.rlim_cur >= need)
+  long need = (o->conns + o->procs - 1) / o->procs + 64, was, now;
+  int raised = app_raise_fd_limit(need, &was, &now);
+  if (raised < 0 || was >= need)
     return;
-  long was = (long)rl.rlim_cur;
-  rl.rlim_cur = rl.rlim_max;
-  if (rl.rlim_cur != (rlim_t)was && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+  if (raised && now != was)
     fprintf(stderr, "iomux-bench load: raised the open-file limit from %ld "
-            "to the hard limit, %ld\n", was, (long)rl.rlim_cur);
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if ((long)rl.rlim_cur < need)
+            "to the hard limit, %ld\n", was, now);
+  if (now < need)
     fprintf(stderr, "iomux-bench load: warning: %ld fds per process are "
             "allowed and %ld are needed; connections past that will fail "
             "(raise the hard limit, or use --procs)\n",
-            (long)rl.rlim_cur, need);
+            now, need);
 }
 
 int bench_load(int argc, char **argv) {

@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include "load.h"
 
+#include "common/parse.h"
+
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -15,6 +17,7 @@
 
 #define MAX_CONNS 1000000
 #define MAX_SIZE (1 << 20)
+#define MAX_SECONDS 86400.0 /* --duration, --warmup: a day at most */
 #define MAX_IN_FLIGHT (64 << 20) /* bytes in flight per connection */
 
 static void usage(FILE *to) {
@@ -48,42 +51,20 @@ static void usage(FILE *to) {
       "                    over ~10,000, or when one CPU is not enough)\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = v;
-  return 0;
-}
-
-static int parse_seconds(const char *s, double lo, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (*s == '\0' || *end != '\0' || !(v >= lo) || v > 86400.0)
-    return -1;
-  *out = v;
-  return 0;
-}
-
 /* One option with a value; returns -1 if the value is bad. */
 static int set_value(load_opts *o, int c, const char *arg) {
-  long v = 0;
-  int bad = 0;
   switch (c) {
   case 'H': o->host = arg; return 0;
-  case 'd': return parse_seconds(arg, 0.001, &o->duration);
-  case 'w': return parse_seconds(arg, 0.0, &o->warmup);
-  case 'p': bad = parse_long(arg, 1, 65535, &v); o->port = (int)v; break;
-  case 'n': bad = parse_long(arg, 1, MAX_CONNS, &v); o->conns = (int)v; break;
-  case 's': bad = parse_long(arg, 1, MAX_SIZE, &v); o->size = (int)v; break;
-  case 'k': bad = parse_long(arg, 1, 65536, &v); o->pipeline = (int)v; break;
-  case 'P': bad = parse_long(arg, 1, LOAD_MAX_PROCS, &v); o->procs = (int)v;
-    break;
-  case 'S': bad = parse_long(arg, 1, 1L << 30, &v); o->server_pid = (int)v;
-    break;
+  case 'd': return app_parse_double(arg, 0.001, MAX_SECONDS, &o->duration);
+  case 'w': return app_parse_double(arg, 0.0, MAX_SECONDS, &o->warmup);
+  case 'p': return app_parse_int(arg, 1, 65535, &o->port);
+  case 'n': return app_parse_int(arg, 1, MAX_CONNS, &o->conns);
+  case 's': return app_parse_int(arg, 1, MAX_SIZE, &o->size);
+  case 'k': return app_parse_int(arg, 1, 65536, &o->pipeline);
+  case 'P': return app_parse_int(arg, 1, LOAD_MAX_PROCS, &o->procs);
+  case 'S': return app_parse_int(arg, 1, 1 << 30, &o->server_pid);
   }
-  return bad;
+  return 0;
 }
 
 static int is_loopback(const struct sockaddr_storage *ss) {

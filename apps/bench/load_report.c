@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include "load.h"
 
+#include "common/json.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -203,23 +205,10 @@ static void text(const load_opts *o, const load_result *r, const summary *s,
 
 /* ---- JSON and CSV --------------------------------------------------------- */
 
-static void json_string(const char *s, FILE *to) {
-  fputc('"', to);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      fprintf(to, "\\%c", *s);
-    else if ((unsigned char)*s < 32)
-      fprintf(to, "\\u%04x", *s);
-    else
-      fputc(*s, to);
-  }
-  fputc('"', to);
-}
-
 static void json(const load_opts *o, const load_result *r, const summary *s,
                  FILE *to) {
   fprintf(to, "{\"host\":");
-  json_string(o->host, to);
+  app_json_string(o->host, to);
   fprintf(to, ",\"port\":%d,\"conns\":%d,\"connected\":%llu,\"size\":%d,"
           "\"pipeline\":%d,\"procs\":%d,\"upper\":%s,\"warmup_s\":%g,"
           "\"duration_s\":%g,\"window_s\":%.6f,\"messages\":%llu,"
@@ -243,7 +232,7 @@ static void json(const load_opts *o, const load_result *r, const summary *s,
   for (int k = 0, n = 0; k < ERR_KINDS; k++)
     if (r->errors[k]) {
       fprintf(to, n++ ? "," : "");
-      json_string(r->detail[k], to);
+      app_json_string(r->detail[k], to);
     }
   fprintf(to, "],\"server\":");
   if (!s->server)

@@ -16,21 +16,22 @@
 #define _GNU_SOURCE
 #include "bench.h"
 
+#include "common/clock.h"
+#include "common/fdlimit.h"
 #include "iomux/error.h"
 #include "iomux/selector.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_SIZES 16
@@ -51,12 +52,6 @@ typedef struct options {
   int reps;
   int csv;
 } options;
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -105,15 +100,15 @@ static int fixture_open(fixture *fx, iom_backend kind, int n) {
 
 /* One repetition: wake-ups until REP_NS has passed; mean ns per select. */
 static int time_wakeups(fixture *fx, double *ns_per_call) {
-  uint64_t spent = 0, calls = 0, start = now_ns();
+  uint64_t spent = 0, calls = 0, start = app_now_ns();
   iom_ready out[4];
   char byte = 'w';
-  while (now_ns() - start < REP_NS || calls < 20) {
+  while (app_now_ns() - start < REP_NS || calls < 20) {
     if (write(fx->pipe[1], &byte, 1) != 1)
       return -errno;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = app_now_ns();
     int got = iom_selector_select(fx->sel, -1, out, 4);
-    spent += now_ns() - t0;
+    spent += app_now_ns() - t0;
     calls++;
     if (got != 1 || out[0].key->fd != fx->pipe[0])
       return got < 0 ? got : -EPROTO;
@@ -214,16 +209,6 @@ static int fits(iom_backend kind, int n, long fd_limit) {
   return kind != IOM_SELECT || n + 16 < FD_SETSIZE;
 }
 
-static long raise_fd_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-    return 1024;
-  rl.rlim_cur = rl.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-    getrlimit(RLIMIT_NOFILE, &rl);
-  return (long)rl.rlim_cur;
-}
-
 static void print_header(const options *o, long fd_limit) {
   struct utsname u;
   uname(&u);
@@ -245,7 +230,8 @@ int bench_selector(int argc, char **argv) {
   int rc = parse(argc, argv, &o);
   if (rc >= 0)
     return rc;
-  long fd_limit = raise_fd_limit();
+  long fd_limit = 1024; /* if the limit cannot even be read */
+  app_raise_fd_limit(LONG_MAX, NULL, &fd_limit);
   if (o.csv)
     printf("backend,idle_fds,ns_per_wakeup\n");
   else

@@ -58,12 +58,13 @@
 #include "echo.h"
 #include "echo_queue.h"
 
+#include "common/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define READ_SIZE (16 * 1024) /* one recv() per ready client per wake-up */
@@ -92,12 +93,6 @@ typedef struct server {
 /* epoll hands data.ptr back untouched: a client's points at its conn, the
  * listener's and the stop pipe's at these two markers. */
 static char listener_mark, stop_mark;
-
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* ---- registration ---- */
 
@@ -169,7 +164,7 @@ static void accept_some(server *s) {
       continue;
     }
     if (fd != -EAGAIN) /* out of fds: the listener stays ready, wait */
-      s->paused_until = now_ms() + ACCEPT_PAUSE_MS;
+      s->paused_until = app_now_ms() + ACCEPT_PAUSE_MS;
     return;
   }
 }
@@ -197,12 +192,12 @@ static int serve_event(server *s, const struct epoll_event *ev) {
 /* While accepting is paused the listener asks for nothing, and the wait
  * must still end when the pause does. Returns epoll_wait()'s timeout. */
 static int pause_timeout(server *s) {
-  if (s->paused_until && now_ms() >= s->paused_until)
+  if (s->paused_until && app_now_ms() >= s->paused_until)
     s->paused_until = 0;
   listen_for(s, !s->paused_until);
   if (!s->paused_until)
     return -1; /* wait as long as it takes */
-  long long ms = s->paused_until - now_ms();
+  long long ms = s->paused_until - app_now_ms();
   return ms > 0 ? (int)ms : 0;
 }
 

@@ -71,12 +71,13 @@
 #include "echo.h"
 #include "echo_queue.h"
 
+#include "common/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define READ_SIZE (16 * 1024) /* one recv(); QUOTA allows several a round */
@@ -110,12 +111,6 @@ typedef struct server {
 /* epoll hands data.ptr back untouched: a client's points at its conn, the
  * listener's and the stop pipe's at these two markers. */
 static char listener_mark, stop_mark;
-
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* ---- the ready list ---- */
 
@@ -215,7 +210,7 @@ static void accept_some(server *s) {
     if (fd == -EAGAIN)
       s->accept_ready = 0; /* the next connection brings a new edge */
     else /* out of fds: the listener stays ready, wait */
-      s->paused_until = now_ms() + ACCEPT_PAUSE_MS;
+      s->paused_until = app_now_ms() + ACCEPT_PAUSE_MS;
     return;
   }
 }
@@ -244,13 +239,13 @@ static int note_event(server *s, const struct epoll_event *ev) {
 /* Block only when nothing is left to do; while clients are on the ready
  * list (or connections wait), just collect new edges and go on. */
 static int wait_timeout(server *s) {
-  if (s->paused_until && now_ms() >= s->paused_until)
+  if (s->paused_until && app_now_ms() >= s->paused_until)
     s->paused_until = 0;
   if (s->ready || (s->accept_ready && !s->paused_until))
     return 0;
   if (!s->paused_until)
     return -1; /* wait as long as it takes */
-  long long ms = s->paused_until - now_ms();
+  long long ms = s->paused_until - app_now_ms();
   return ms > 0 ? (int)ms : 0;
 }
 

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "echo.h"
 
+#include "common/parse.h"
 #include "iomux/error.h"
 
 #include <ctype.h>
@@ -182,15 +183,6 @@ static void usage(FILE *to) {
   list_models(to, 1);
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = (int)v;
-  return 0;
-}
-
 /* Returns -1 to go on, else an exit status. */
 static int parse(int argc, char **argv, echo_opts *o, const char **model) {
   static const struct option longs[] = {
@@ -206,10 +198,10 @@ static int parse(int argc, char **argv, echo_opts *o, const char **model) {
     switch (c) {
     case 'm': *model = optarg; break;
     case 'H': o->host = optarg; break;
-    case 'p': bad = parse_int(optarg, 0, 65535, &o->port); break;
+    case 'p': bad = app_parse_int(optarg, 0, 65535, &o->port); break;
     case 'u': o->upper = 1; break;
-    case 'c': bad = parse_int(optarg, 1, 1000000, &o->max_conns); break;
-    case 't': bad = parse_int(optarg, 1, 1024, &o->threads); break;
+    case 'c': bad = app_parse_int(optarg, 1, 1000000, &o->max_conns); break;
+    case 't': bad = app_parse_int(optarg, 1, 1024, &o->threads); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }

@@ -46,11 +46,12 @@
 #include "echo.h"
 #include "echo_queue.h"
 
+#include "common/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct conn {
@@ -63,8 +64,8 @@ typedef struct server {
   int listen_fd;
   conn **conns; /* allocated as clients come, freed as they leave */
   int nconns, cap;
-  struct timespec accept_after; /* after EMFILE: not before this time */
-  char buf[65536];              /* every recv() lands here first */
+  long long accept_after; /* after EMFILE: not before this time (ms) */
+  char buf[65536];        /* every recv() lands here first */
 } server;
 
 static int set_nonblocking(int fd) {
@@ -110,24 +111,14 @@ static void close_conn(server *s, int i) {
   s->conns[i] = s->conns[--s->nconns];
 }
 
-static int time_before(const struct timespec *a, const struct timespec *b) {
-  return a->tv_sec < b->tv_sec ||
-         (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
 /* accept() failed with err: returns 0 to go on, or -err if the listening
  * socket itself is unusable. */
-static int accept_failed(server *s, int err, const struct timespec *now) {
+static int accept_failed(server *s, int err, long long now) {
   switch (err) {
   case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
     /* Out of descriptors or memory. The connection stays in the backlog,
      * so every accept() would fail again at once: pause accepting. */
-    s->accept_after = *now;
-    s->accept_after.tv_nsec += 100 * 1000 * 1000;
-    if (s->accept_after.tv_nsec >= 1000 * 1000 * 1000) {
-      s->accept_after.tv_sec++;
-      s->accept_after.tv_nsec -= 1000 * 1000 * 1000;
-    }
+    s->accept_after = now + 100; /* ms */
     return 0;
   case EBADF: case EINVAL: case ENOTSOCK: case EFAULT:
     return -err;
@@ -140,14 +131,13 @@ static int accept_failed(server *s, int err, const struct timespec *now) {
 
 /* Take every client waiting in the backlog. Returns 0 or -errno. */
 static int accept_clients(server *s) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  if (time_before(&now, &s->accept_after))
+  long long now = app_now_ms();
+  if (now < s->accept_after)
     return 0; /* paused after EMFILE */
   for (;;) {
     int fd = accept(s->listen_fd, NULL, NULL); /* never waits */
     if (fd < 0)
-      return accept_failed(s, errno, &now);
+      return accept_failed(s, errno, now);
     /* Linux: an accepted socket does not inherit O_NONBLOCK. */
     if (s->nconns >= s->opts->max_conns || set_nonblocking(fd) < 0 ||
         add_conn(s, fd) < 0)

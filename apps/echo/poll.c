@@ -52,12 +52,13 @@
 #include "echo.h"
 #include "echo_queue.h"
 
+#include "common/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define READ_SIZE (16 * 1024) /* one recv() per ready client per wake-up */
@@ -82,12 +83,6 @@ typedef struct server {
   long long paused_until; /* accept paused (EMFILE) until then; 0: not */
   char in[READ_SIZE];     /* every recv() lands here: one thread, one buffer */
 } server;
-
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* ---- the array ---- */
 
@@ -149,7 +144,7 @@ static void accept_some(server *s) {
       continue;
     }
     if (fd != -EAGAIN) /* out of fds: the listener stays ready, wait */
-      s->paused_until = now_ms() + ACCEPT_PAUSE_MS;
+      s->paused_until = app_now_ms() + ACCEPT_PAUSE_MS;
     return;
   }
 }
@@ -176,12 +171,12 @@ static void serve_ready(server *s) {
 /* While accepting is paused, the listener asks for nothing and poll() must
  * still wake up when the pause ends. Returns poll()'s timeout. */
 static int pause_timeout(server *s) {
-  if (s->paused_until && now_ms() >= s->paused_until)
+  if (s->paused_until && app_now_ms() >= s->paused_until)
     s->paused_until = 0;
   s->pfds[LISTENER].events = s->paused_until ? 0 : POLLIN;
   if (!s->paused_until)
     return -1; /* wait as long as it takes */
-  long long ms = s->paused_until - now_ms();
+  long long ms = s->paused_until - app_now_ms();
   return ms > 0 ? (int)ms : 0;
 }
 

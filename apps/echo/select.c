@@ -49,13 +49,14 @@
 #include "echo.h"
 #include "echo_queue.h"
 
+#include "common/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/select.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define READ_SIZE (16 * 1024) /* one recv() per ready client per wake-up */
@@ -77,12 +78,6 @@ typedef struct server {
   long long paused_until; /* accept paused (EMFILE) until then; 0: not */
   char in[READ_SIZE];     /* every recv() lands here: one thread, one buffer */
 } server;
-
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* ---- the connection table ---- */
 
@@ -127,7 +122,7 @@ static void accept_some(server *s) {
       continue;
     }
     if (fd != -EAGAIN) /* out of fds: the listener stays ready, wait */
-      s->paused_until = now_ms() + ACCEPT_PAUSE_MS;
+      s->paused_until = app_now_ms() + ACCEPT_PAUSE_MS;
     return;
   }
 }
@@ -167,11 +162,11 @@ static void serve_ready(server *s, fd_set *rd, fd_set *wr) {
 
 /* While accepting is paused, select() must still wake up when it ends. */
 static struct timeval *pause_timeout(server *s, struct timeval *tv) {
-  if (s->paused_until && now_ms() >= s->paused_until)
+  if (s->paused_until && app_now_ms() >= s->paused_until)
     s->paused_until = 0;
   if (!s->paused_until)
     return NULL; /* wait as long as it takes */
-  long long ms = s->paused_until - now_ms();
+  long long ms = s->paused_until - app_now_ms();
   ms = ms > 0 ? ms : 0;
   tv->tv_sec = (time_t)(ms / 1000);
   tv->tv_usec = (suseconds_t)(ms % 1000 * 1000);

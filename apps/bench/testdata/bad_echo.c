@@ -14,6 +14,8 @@
  * usage: bad_echo --mode ok|flip|stall|close|late [--after N] [--port P]
  * Listens on 127.0.0.1; port 0 (the default) prints the chosen one.
  */
+#include "common/clock.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -23,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_CLIENTS 256
@@ -43,15 +44,9 @@ static int nclients, accepted;
 static enum mode mode;
 static long after = 1000;
 
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* late: the victim is not served before --after ms since its accept. */
 static int waiting(const client *c) {
-  return mode == LATE && c->victim && now_ms() - c->accepted_ms < after;
+  return mode == LATE && c->victim && app_now_ms() - c->accepted_ms < after;
 }
 
 static int write_all(int fd, const char *buf, size_t len) {
@@ -112,8 +107,8 @@ static void on_accept(int lfd) {
     close(fd);
     return;
   }
-  clients[nclients++] =
-      (client){.fd = fd, .victim = accepted++ == 0, .accepted_ms = now_ms()};
+  clients[nclients++] = (client){
+      .fd = fd, .victim = accepted++ == 0, .accepted_ms = app_now_ms()};
 }
 
 static void run(int lfd) {
