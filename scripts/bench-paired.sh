@@ -13,6 +13,9 @@
 #   scripts/bench-paired.sh [-r ROUNDS] [-c CONNS] [-d SECONDS] A B
 #   A, B: "MODEL" or "VAR=VALUE ... MODEL", e.g.
 #   scripts/bench-paired.sh uring "IOM_URING_OFF=multishot uring"
+#   ECHO=PATH among the words runs that iomux-echo binary (another build,
+#   for a before/after comparison of one model):
+#   scripts/bench-paired.sh "ECHO=../old/build/apps/echo/iomux-echo reactor" reactor
 set -euo pipefail
 
 rounds=4 conns=1000 duration=4
@@ -47,10 +50,15 @@ trap cleanup EXIT
 
 # start_server SPEC NAME: "VAR=V ... MODEL" on CPU 0; its pid in $tmp/NAME.pid
 start_server() {
-  local words=($1) model env=()
+  local words=($1) model env=() bin=$echo_bin w
   model=${words[-1]}
-  env=("${words[@]:0:${#words[@]}-1}")
-  env "${env[@]}" taskset -c 0 "$echo_bin" --model "$model" --port 0 \
+  for w in "${words[@]:0:${#words[@]}-1}"; do
+    case $w in
+      ECHO=*) bin=${w#ECHO=} ;;
+      *) env+=("$w") ;;
+    esac
+  done
+  env "${env[@]}" taskset -c 0 "$bin" --model "$model" --port 0 \
     >"$tmp/$2.port" &
   echo $! >"$tmp/$2.pid"
   pids+=($!)
