@@ -453,7 +453,7 @@ static void conversation(void) {
      * the client does (a little later: it spoke last): after that PING, 9 s
      * more. */
     uint64_t end = now_ms() + 10000;
-    char line[1024];
+    char line[1024] = "";
     while (read_line(&peer, line, sizeof line, end) &&
            strncmp(line, "PING ", 5))
       ;
