@@ -266,8 +266,11 @@ static int read_keys(chat *c, linebuf *lb) {
  * are leaving, or the queue to the server is too long. */
 static int watch(iom_selector *sel, chat *c, int keys_open) {
   unsigned ev = IOM_READ | (c->out_len ? IOM_WRITE : 0);
-  int err = iom_selector_modify(sel, c->fd, ev, NULL);
   const iom_key *k;
+  int err = 0;
+  /* Only on a change: with epoll, each modify is a system call. */
+  if (iom_selector_get_key(sel, c->fd, &k) == 0 && k->events != ev)
+    err = iom_selector_modify(sel, c->fd, ev, NULL);
   int want_keys = keys_open && !c->quitting && c->out_len < OUT_HIGH;
   int have_keys = iom_selector_get_key(sel, STDIN_FILENO, &k) == 0;
   if (err == 0 && want_keys && !have_keys)
