@@ -151,6 +151,47 @@ int chat_spawn_ngircd(chat_opts *o, chat_server *srv) {
   return -1;
 }
 
+/* A log line about one connection coming or going, as ngircd writes
+ * several for every client: not news. */
+static int routine(const char *line) {
+  static const char *const words[] = {
+      "Accepted connection", "registered (connection", "closed (in:",
+      "Shutting down connection", "Broken pipe", "Connection reset"};
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (strstr(line, words[i]))
+      return 1;
+  return 0;
+}
+
+/* The last 20 lines ngircd logged, besides the routine ones, before it was
+ * told to stop. */
+static void print_log(const char *path) {
+  FILE *f = fopen(path, "r");
+  char line[512];
+  long n = 0, end = -1;
+  while (f && fgets(line, sizeof line, f)) {
+    if (routine(line))
+      continue;
+    if (end < 0 && strstr(line, "Got signal"))
+      end = n;
+    n++;
+  }
+  if (end < 0)
+    end = n;
+  fprintf(stderr, "iomux-bench chat: the end of ngircd's log before it "
+          "was stopped:\n");
+  if (f)
+    rewind(f);
+  for (long k = 0; f && k < end && fgets(line, sizeof line, f);) {
+    if (routine(line))
+      continue;
+    if (k++ >= end - 20)
+      fprintf(stderr, "  %s", line);
+  }
+  if (f)
+    fclose(f);
+}
+
 void chat_spawn_stop(chat_server *srv, int keep_log) {
   char path[160];
   if (srv->pid > 0) {
@@ -169,21 +210,8 @@ void chat_spawn_stop(chat_server *srv, int keep_log) {
   if (!srv->dir[0])
     return;
   snprintf(path, sizeof path, "%s/ngircd.log", srv->dir);
-  if (keep_log) {
-    FILE *f = fopen(path, "r");
-    char line[512];
-    fprintf(stderr, "iomux-bench chat: the end of ngircd's log:\n");
-    int n = 0;
-    while (f && fgets(line, sizeof line, f))
-      n++;
-    if (f)
-      rewind(f);
-    for (int k = 0; f && fgets(line, sizeof line, f); k++)
-      if (k >= n - 20)
-        fprintf(stderr, "  %s", line);
-    if (f)
-      fclose(f);
-  }
+  if (keep_log)
+    print_log(path);
   unlink(path);
   snprintf(path, sizeof path, "%s/ngircd.conf", srv->dir);
   unlink(path);
