@@ -20,8 +20,9 @@
  *               and sender, and the escape sequence the peer slipped into
  *               one does not;
  *   commands    /me, /msg, /names, /nick, /part, /join do what they say;
- *   ping        (ngircd, set to PING after 5 s of silence and to drop 5 s
- *               later): the client is still there after its PING;
+ *   ping        the server PINGs after a silence (ngircd: 5 s, its least;
+ *               iomux-chatd --ping 2: 2 s) and drops a client that does not
+ *               answer as long after: the client is still there;
  *   quit        /quit MSG: the peer sees QUIT with MSG, the client exits 0;
  *   eof         a second client whose stdin ends: it sends QUIT and exits 0;
  *   plain       (--plain) lines go both ways as they are; EOF leaves.
@@ -187,7 +188,7 @@ static int start_server(void) {
     server_pid = spawn(argv, -1, logfd, logfd);
   } else {
     char *argv[] = {(char *)chatd_path, "--port", portstr, "--proto",
-                    plain_mode ? "plain" : "irc", NULL};
+                    plain_mode ? "plain" : "irc", "--ping", "2", NULL};
     server_pid = spawn(argv, -1, logfd, logfd);
   }
   close(logfd);
@@ -292,6 +293,16 @@ static int expect(reader *r, int stamped, ...) {
       return 1;
   }
   return 0;
+}
+
+/* Let ms pass, answering the server's PINGs (the peer must not be the one
+ * dropped for silence). */
+static void idle(reader *r, int ms) {
+  uint64_t end = now_ms() + (uint64_t)ms;
+  char line[1024];
+  while (now_ms() < end && !r->eof)
+    if (read_line(r, line, sizeof line, end) && !strncmp(line, "PING ", 5))
+      send_line(r->fd, "PONG %s", line + 5);
 }
 
 /* ---- the client ----------------------------------------------------------- */
@@ -447,11 +458,11 @@ static void conversation(void) {
   CLIENT_SHOWS("commands: /nick, the client says so",
                "you are now known as chatter");
 
-  if (ngircd_path) {
+  {
     /* ngircd PINGs a connection silent for 5 s and drops it 5 s later
-     * (its minimums). The peer, silent as long, gets its PING about when
-     * the client does (a little later: it spoke last): after that PING, 9 s
-     * more. */
+     * (its minimums); iomux-chatd --ping 2, after 2 s and 2 s. The peer,
+     * silent as long, gets its PING about when the client does (a little
+     * later: it spoke last): after that PING, 9 s more (ngircd) or 4 s. */
     uint64_t end = now_ms() + 10000;
     char line[1024] = "";
     while (read_line(&peer, line, sizeof line, end) &&
@@ -460,7 +471,7 @@ static void conversation(void) {
     result("ping: the server PINGs the peer", !strncmp(line, "PING ", 5),
            "no PING in 10 s (last line: %s)", peer.last);
     send_line(peer.fd, "PONG %s", line + 5);
-    sleep_ms(9000);
+    idle(&peer, ngircd_path ? 9000 : 4000);
     type(&cl, "still here");
     PEER_SEES("ping: the client answered the server's PINGs", ":chatter!",
               ":still here");
