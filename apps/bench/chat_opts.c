@@ -169,7 +169,7 @@ static const char *check(chat_opts *o) {
   if (!o->spawn && !o->port)
     return "--port (or --spawn ngircd) is required";
   if ((o->rate > 0) == o->closed)
-    return "one of --rate R and --closed is required";
+    return "exactly one of --rate R and --closed is required";
   if (o->senders > o->clients)
     return "--senders must not exceed --clients";
   if (per < 2)
