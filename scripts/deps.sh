@@ -2,7 +2,8 @@
 # Check for everything iomux needs to build and test, and install what is
 # missing. Idempotent: when all is present it only checks.
 # `scripts/deps.sh bench` also checks the lab's extras: the libuv, libev and
-# libevent echo servers it compares iomux against.
+# libevent echo servers it compares iomux against, and ngircd, the IRC
+# server `iomux-bench chat` and the chat client's test run against.
 #   - as root on Debian/Ubuntu: apt-get installs the missing packages
 #     (refreshing the package lists first when they are empty or stale);
 #   - otherwise: prints the exact command to run and fails.
@@ -22,6 +23,8 @@ if [ "${1:-}" = bench ]; then
   need_pc libuv libuv1-dev
   need_pc libevent libevent-dev
   [ -f /usr/include/ev.h ] || missing="$missing libev-dev"
+  { [ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null 2>&1; } ||
+    missing="$missing ngircd"
 fi
 
 [ -z "$missing" ] && exit 0

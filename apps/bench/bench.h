@@ -14,4 +14,9 @@ int bench_load(int argc, char **argv);
  * counts, and write a report: table, CSV, JSON, SVG charts, report.html. */
 int bench_compare(int argc, char **argv);
 
+/* `iomux-bench chat`: clients in channels of an IRC server, senders at a
+ * rate or in a closed loop; every delivery checked; deliveries/s, latency,
+ * loss, and the server's CPU and memory. */
+int bench_chat(int argc, char **argv);
+
 #endif

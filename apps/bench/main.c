@@ -16,6 +16,8 @@ static const struct {
      "closed-loop load on an echo server: msg/s, latency, server CPU"},
     {"compare", bench_compare,
      "every echo model under the same load: a table, report, charts"},
+    {"chat", bench_chat,
+     "chat load on an IRC server: deliveries/s, latency, loss, server CPU"},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 

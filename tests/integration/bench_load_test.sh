@@ -17,11 +17,12 @@ passed=0 failed=0
 
 # start_server CMD...: run it, wait for the port it prints, set $port.
 start_server() {
+  rm -f "$tmp/port" # the last server's port must not be read as this one's
   "$@" >"$tmp/port" 2>"$tmp/server.err" &
   server=$!
   port=
   for _ in $(seq 50); do
-    port=$(head -n 1 "$tmp/port")
+    port=$(head -n 1 "$tmp/port" 2>/dev/null)
     [ -n "$port" ] && return 0
     sleep 0.1
   done

@@ -1,0 +1,233 @@
+/* iomux-bench chat: options, and where to connect.
+ *
+ * As with `load`, the target must be a loopback address unless
+ * --allow-remote says otherwise. */
+#define _GNU_SOURCE
+#include "chat.h"
+#include "common/parse.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef IOM_NGIRCD_CONF /* set by CMake: apps/bench/ngircd/ngircd.conf */
+#define IOM_NGIRCD_CONF "apps/bench/ngircd/ngircd.conf"
+#endif
+
+#define MAX_TRACKS 50000000L /* receiver x sender pairs: 16 bytes each */
+
+static void usage(FILE *to) {
+  fprintf(to,
+      "usage: iomux-bench chat (--port P [--host H] | --spawn ngircd)\n"
+      "         [--clients N] [--channels C] [--senders S]\n"
+      "         (--rate R | --closed) [--size B] [--duration S] [--warmup S]\n"
+      "         [--drain S] [--setup-timeout S] [--server-pid PID]\n"
+      "         [--json | --csv] [--allow-remote]\n"
+      "         [--ngircd PATH] [--ngircd-conf PATH] [--server-cpu N] "
+      "[--load-cpu N]\n"
+      "\n"
+      "Chat load on an IRC server: N clients register and join C channels\n"
+      "(client i joins channel i %% C); clients 0..S-1 send PRIVMSGs to their\n"
+      "channel, R messages/s in total (open loop) or, with --closed, each\n"
+      "its next message as soon as a designated receiver (the next member\n"
+      "of its channel) has its previous one. Every member checks every\n"
+      "message (sender, channel, sequence, body). Reports deliveries/s and\n"
+      "delivery latency over the window after the warm-up, and the errors:\n"
+      "lost, duplicated, reordered, corrupt, disconnected, setup. Exit status\n"
+      "1 if there was any.\n"
+      "\n"
+      "  --host H           server address (default 127.0.0.1; loopback "
+      "only)\n"
+      "  --port P           server port\n"
+      "  --clients N        clients (default 100)\n"
+      "  --channels C       channels (default 1; at least 2 clients each)\n"
+      "  --senders S        senders among the clients (default 10)\n"
+      "  --rate R           messages per second, all senders together\n"
+      "  --closed           closed loop: one message in flight per sender\n"
+      "  --size B           message text bytes, %d-%d (default 64)\n"
+      "  --duration S       measured seconds (default 5)\n"
+      "  --warmup S         seconds of sending before measuring (default 1)\n"
+      "  --drain S          after the window, how long to wait for messages\n"
+      "                     still owed before they count as lost (default 5)\n"
+      "  --setup-timeout S  for all clients to join (default 60)\n"
+      "  --server-pid PID   also report the server's CPU and memory\n"
+      "  --json, --csv      one JSON object, or a CSV header and row\n"
+      "  --allow-remote     allow a non-loopback address\n"
+      "  --spawn ngircd     start ngircd for the run (temp dir, free port,\n"
+      "                     --ngircd-conf), pinned to --server-cpu (default\n"
+      "                     0) while the load runs on --load-cpu (default 1;\n"
+      "                     -1: no pinning), and stop it afterwards\n"
+      "  --ngircd PATH      the ngircd program (default: ngircd on PATH, or\n"
+      "                     /usr/sbin/ngircd)\n"
+      "  --ngircd-conf PATH its config, without Ports (default:\n"
+      "                     %s)\n",
+      CHAT_MIN_SIZE, CHAT_MAX_SIZE, IOM_NGIRCD_CONF);
+}
+
+/* One option with a value; returns -1 if the value is bad. */
+static int set_value(chat_opts *o, int c, const char *arg) {
+  long v = 0;
+  int bad = 0;
+  switch (c) {
+  case 'H': o->host = arg; return 0;
+  case 'x': o->spawn = arg; return strcmp(arg, "ngircd") ? -1 : 0;
+  case 'g': o->ngircd = arg; return 0;
+  case 'f': o->ngircd_conf = arg; return 0;
+  case 'd': return app_parse_double(arg, 0.001, 86400, &o->duration);
+  case 'w': return app_parse_double(arg, 0, 86400, &o->warmup);
+  case 'D': return app_parse_double(arg, 0, 3600, &o->drain);
+  case 'T': return app_parse_double(arg, 0.1, 3600, &o->setup_timeout);
+  case 'r': return app_parse_double(arg, 0.01, 1e7, &o->rate);
+  case 'p': bad = app_parse_long(arg, 1, 65535, &v); o->port = (int)v; break;
+  case 'n': bad = app_parse_long(arg, 2, CHAT_MAX_CLIENTS, &v);
+    o->clients = (int)v; break;
+  case 'C': bad = app_parse_long(arg, 1, CHAT_MAX_CLIENTS, &v);
+    o->channels = (int)v; break;
+  case 's': bad = app_parse_long(arg, 1, CHAT_MAX_CLIENTS, &v);
+    o->senders = (int)v; break;
+  case 'B': bad = app_parse_long(arg, CHAT_MIN_SIZE, CHAT_MAX_SIZE, &v);
+    o->size = (int)v; break;
+  case 'S': bad = app_parse_long(arg, 1, 1L << 30, &v); o->server_pid = (int)v;
+    break;
+  case 'u': bad = app_parse_long(arg, -1, 4095, &v); o->server_cpu = (int)v;
+    break;
+  case 'l': bad = app_parse_long(arg, -1, 4095, &v); o->load_cpu = (int)v; break;
+  }
+  return bad;
+}
+
+static int is_loopback(const struct sockaddr_storage *ss) {
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(a))
+    return a->s6_addr[12] == 127;
+  return IN6_IS_ADDR_LOOPBACK(a);
+}
+
+static int resolve(chat_opts *o) {
+  char service[8];
+  snprintf(service, sizeof service, "%d", o->port);
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+  int rc = getaddrinfo(o->host, service, &hints, &ai);
+  if (rc != 0) {
+    fprintf(stderr, "iomux-bench chat: %s: %s\n", o->host, gai_strerror(rc));
+    return 2;
+  }
+  memcpy(&o->addr, ai->ai_addr, ai->ai_addrlen);
+  o->addrlen = ai->ai_addrlen;
+  freeaddrinfo(ai);
+  if (!o->allow_remote && !is_loopback(&o->addr)) {
+    fprintf(stderr, "iomux-bench chat: refusing to load %s: not a loopback "
+            "address (127.0.0.0/8, ::1); load aimed at another machine by "
+            "mistake is an attack on it. If it is yours: --allow-remote\n",
+            o->host);
+    return 2;
+  }
+  return -1;
+}
+
+/* The ngircd program: --ngircd, else the first on PATH, else /usr/sbin. */
+static const char *find_ngircd(void) {
+  static char found[512];
+  const char *path = getenv("PATH");
+  while (path && *path) {
+    size_t n = strcspn(path, ":");
+    snprintf(found, sizeof found, "%.*s/ngircd", (int)n, path);
+    if (n && access(found, X_OK) == 0)
+      return found;
+    path += n + (path[n] == ':');
+  }
+  return "/usr/sbin/ngircd";
+}
+
+static const char *check(chat_opts *o) {
+  long channels = o->channels, per = o->clients / o->channels;
+  if (!o->spawn && !o->port)
+    return "--port (or --spawn ngircd) is required";
+  if ((o->rate > 0) == o->closed)
+    return "exactly one of --rate R and --closed is required";
+  if (o->senders > o->clients)
+    return "--senders must not exceed --clients";
+  if (per < 2)
+    return "each channel needs at least 2 clients (--clients >= 2 x "
+           "--channels)";
+  if ((long)o->clients * ((o->senders + channels - 1) / channels) >
+      MAX_TRACKS)
+    return "too many receiver x sender pairs (clients x senders per "
+           "channel must stay within 50 million)";
+  return NULL;
+}
+
+int chat_parse(int argc, char **argv, chat_opts *o) {
+  static const struct option longs[] = {
+      {"host", required_argument, 0, 'H'},
+      {"port", required_argument, 0, 'p'},
+      {"clients", required_argument, 0, 'n'},
+      {"channels", required_argument, 0, 'C'},
+      {"senders", required_argument, 0, 's'},
+      {"rate", required_argument, 0, 'r'},
+      {"closed", no_argument, 0, 'c'},
+      {"size", required_argument, 0, 'B'},
+      {"duration", required_argument, 0, 'd'},
+      {"warmup", required_argument, 0, 'w'},
+      {"drain", required_argument, 0, 'D'},
+      {"setup-timeout", required_argument, 0, 'T'},
+      {"server-pid", required_argument, 0, 'S'},
+      {"json", no_argument, 0, 'j'},
+      {"csv", no_argument, 0, 'v'},
+      {"allow-remote", no_argument, 0, 'a'},
+      {"spawn", required_argument, 0, 'x'},
+      {"ngircd", required_argument, 0, 'g'},
+      {"ngircd-conf", required_argument, 0, 'f'},
+      {"server-cpu", required_argument, 0, 'u'},
+      {"load-cpu", required_argument, 0, 'l'},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  *o = (chat_opts){.host = "127.0.0.1", .clients = 100, .channels = 1,
+                   .senders = 10, .size = 64, .duration = 5, .warmup = 1,
+                   .drain = 5, .setup_timeout = 60,
+                   .ngircd_conf = IOM_NGIRCD_CONF, .server_cpu = 0,
+                   .load_cpu = 1};
+  int c, i;
+  opterr = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
+    switch (c) {
+    case 'c': o->closed = 1; break;
+    case 'j': o->format = LOAD_JSON; break;
+    case 'v': o->format = LOAD_CSV; break;
+    case 'a': o->allow_remote = 1; break;
+    case 'h': usage(stdout); return 0;
+    case '?':
+      fprintf(stderr, "iomux-bench chat: unknown option or missing value: "
+              "'%s' (--help for the options)\n", argv[optind - 1]);
+      return 2;
+    default:
+      if (set_value(o, c, optarg) < 0) {
+        fprintf(stderr, "iomux-bench chat: bad value for --%s: '%s'\n",
+                longs[i].name, optarg);
+        return 2;
+      }
+    }
+  }
+  const char *why = optind < argc ? "unexpected argument" : check(o);
+  if (why) {
+    fprintf(stderr, "iomux-bench chat: %s%s%s (--help for the options)\n",
+            why, optind < argc ? ": " : "", optind < argc ? argv[optind] : "");
+    return 2;
+  }
+  if (o->spawn) {
+    o->host = "127.0.0.1";
+    if (!o->ngircd)
+      o->ngircd = find_ngircd();
+    return -1; /* the address is known once the server runs */
+  }
+  return resolve(o);
+}
