@@ -19,12 +19,14 @@ need_cmd cmake cmake
 need_cmd pkg-config pkg-config
 need_pc cmocka libcmocka-dev
 need_pc liburing liburing-dev # the proactor's io_uring backend
+# Real servers the tests start themselves (never as a system service):
+# ngircd for the chat client's test and the chat bench.
+{ [ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null 2>&1; } ||
+  missing="$missing ngircd"
 if [ "${1:-}" = bench ]; then
   need_pc libuv libuv1-dev
   need_pc libevent libevent-dev
   [ -f /usr/include/ev.h ] || missing="$missing libev-dev"
-  { [ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null 2>&1; } ||
-    missing="$missing ngircd"
 fi
 
 [ -z "$missing" ] && exit 0
@@ -40,6 +42,14 @@ echo "iomux: installing$missing" >&2
 lists=/var/lib/apt/lists
 if [ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mtime -7 2>/dev/null)" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+fi
+# Servers (ngircd, ...) are packaged to start as system services on install;
+# the tests start their own on free ports, so keep the packages from starting
+# theirs: policy-rc.d answering 101 ("not allowed") for the install's length.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+  trap 'rm -f "$policy"' EXIT
 fi
 # A list older than the mirror names files it no longer has: refresh, retry.
 DEBIAN_FRONTEND=noninteractive $cmd >&2 ||
