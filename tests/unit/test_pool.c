@@ -9,6 +9,7 @@
  * checks it after done(), which the pool orders after work(). */
 #include "iomux/loop.h"
 #include "iomux/pool.h"
+#include "suite.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -554,23 +555,24 @@ static void test_submit_from_done(void **state) {
   loop_free(loop);
 }
 
-int main(void) {
+static const suite_case cases[] = {
+    /* First: if the pool's async kept the loop alive, the others would hang
+     * in iom_loop_run; this one fails on the count instead. */
+    SUITE_CASE(test_free_busy),
+    SUITE_CASE(test_thousand_jobs),
+    SUITE_CASE(test_fifo_order),
+    SUITE_CASE(test_cancel),
+    SUITE_CASE(test_cancel_from_done),
+    SUITE_CASE(test_argument_errors),
+    SUITE_CASE(test_allocation_failures),
+    SUITE_CASE(test_loop_stays_responsive),
+    SUITE_CASE(test_thread_count),
+    SUITE_CASE(test_submit_from_done),
+};
+
+int main(int argc, char **argv) {
   unsetenv("IOM_POOL_THREADS");
   tu_alloc_install();
-  main_thread = pthread_self();
-  const struct CMUnitTest tests[] = {
-      /* First: if the pool's async kept the loop alive, the others would
-       * hang in iom_loop_run; this one fails on the count instead. */
-      cmocka_unit_test(test_free_busy),
-      cmocka_unit_test(test_thousand_jobs),
-      cmocka_unit_test(test_fifo_order),
-      cmocka_unit_test(test_cancel),
-      cmocka_unit_test(test_cancel_from_done),
-      cmocka_unit_test(test_argument_errors),
-      cmocka_unit_test(test_allocation_failures),
-      cmocka_unit_test(test_loop_stays_responsive),
-      cmocka_unit_test(test_thread_count),
-      cmocka_unit_test(test_submit_from_done),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  main_thread = pthread_self(); /* a fork's only thread has the same id */
+  return SUITE_RUN("pool", cases, argc > 1 ? argv[1] : NULL);
 }

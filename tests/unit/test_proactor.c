@@ -6,6 +6,7 @@
 #include "iomux/loop.h"
 #include "iomux/pool.h"
 #include "iomux/proactor.h"
+#include "suite.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -1031,9 +1032,27 @@ static void test_uring_fallbacks(void **state) {
   env_close(&e);
 }
 
+static const suite_case cases[] = {
+    SUITE_CASE_LIMIT(test_echo_10mb_partial_sends, 60), /* CPU-bound */
+    SUITE_CASE(test_1000_connections),
+    SUITE_CASE(test_cancel_accept_and_recv),
+    SUITE_CASE(test_multishot_done_stops),
+    SUITE_CASE(test_timeouts),
+    SUITE_CASE(test_loop_handles_keep_working),
+    SUITE_CASE(test_busy_ring_keeps_time),
+    SUITE_CASE(test_close_with_ops_in_flight),
+    SUITE_CASE(test_peer_reset_in_flight),
+    SUITE_CASE(test_empty_group_pauses),
+    SUITE_CASE(test_connect),
+    SUITE_CASE(test_submit_errors),
+    SUITE_CASE(test_backend_choice),
+    SUITE_CASE(test_uring_fallbacks),
+};
+
 int main(int argc, char **argv) {
-  if (argc < 2 || (strcmp(argv[1], "uring") && strcmp(argv[1], "emulated"))) {
-    fprintf(stderr, "usage: %s uring|emulated\n", argv[0]);
+  if (argc < 2 || argc > 3 ||
+      (strcmp(argv[1], "uring") && strcmp(argv[1], "emulated"))) {
+    fprintf(stderr, "usage: %s uring|emulated [case-pattern]\n", argv[0]);
     return 2;
   }
   kind_name = argv[1];
@@ -1053,21 +1072,7 @@ int main(int argc, char **argv) {
   iom_proactor_free(p);
   iom_loop_free(loop);
   signal(SIGPIPE, SIG_DFL);
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_echo_10mb_partial_sends),
-      cmocka_unit_test(test_1000_connections),
-      cmocka_unit_test(test_cancel_accept_and_recv),
-      cmocka_unit_test(test_multishot_done_stops),
-      cmocka_unit_test(test_timeouts),
-      cmocka_unit_test(test_loop_handles_keep_working),
-      cmocka_unit_test(test_busy_ring_keeps_time),
-      cmocka_unit_test(test_close_with_ops_in_flight),
-      cmocka_unit_test(test_peer_reset_in_flight),
-      cmocka_unit_test(test_empty_group_pauses),
-      cmocka_unit_test(test_connect),
-      cmocka_unit_test(test_submit_errors),
-      cmocka_unit_test(test_backend_choice),
-      cmocka_unit_test(test_uring_fallbacks),
-  };
-  return cmocka_run_group_tests_name(kind_name, tests, NULL, NULL);
+  static char group[32];
+  snprintf(group, sizeof group, "proactor.%s", kind_name);
+  return SUITE_RUN(group, cases, argc > 2 ? argv[2] : NULL);
 }

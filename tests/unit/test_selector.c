@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "iomux/error.h"
 #include "iomux/selector.h"
+#include "suite.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -21,11 +22,9 @@
 
 #include <cmocka.h>
 
-static iom_backend backend;
-
 static int setup(void **state) {
   iom_selector *sel;
-  assert_int_equal(iom_selector_new(backend, &sel), 0);
+  assert_int_equal(iom_selector_new(suite_backend, &sel), 0);
   *state = sel;
   return 0;
 }
@@ -42,8 +41,8 @@ static int wait_ready(iom_selector *sel, int timeout_ms, iom_ready *out) {
 
 static void test_identity(void **state) {
   iom_selector *sel = *state;
-  assert_int_equal(iom_selector_backend(sel), backend);
-  assert_string_equal(iom_selector_name(sel), iom_backend_name(backend));
+  assert_int_equal(iom_selector_backend(sel), suite_backend);
+  assert_string_equal(iom_selector_name(sel), iom_backend_name(suite_backend));
   assert_int_equal(iom_selector_count(sel), 0);
 }
 
@@ -361,10 +360,10 @@ static void test_fd_limits(void **state) {
   if (tu_raise_nofile(10200) < 10200)
     skip();
   tu_socketpair(sv);
-  int high = backend == IOM_SELECT ? FD_SETSIZE - 1 : 10100;
+  int high = suite_backend == IOM_SELECT ? FD_SETSIZE - 1 : 10100;
   assert_int_equal(dup2(sv[0], high), high);
   assert_int_equal(iom_selector_register(sel, high, IOM_READ, NULL), 0);
-  if (backend == IOM_SELECT) {
+  if (suite_backend == IOM_SELECT) {
     assert_int_equal(dup2(sv[0], FD_SETSIZE), FD_SETSIZE);
     assert_int_equal(iom_selector_register(sel, FD_SETSIZE, IOM_READ, NULL),
                      -EINVAL);
@@ -386,7 +385,7 @@ static void test_many_fds(void **state) {
   static int pairs[PAIRS_MAX][2];
   if (tu_raise_nofile(2 * PAIRS_MAX + 64) < 2 * PAIRS_MAX + 64)
     skip();
-  int npairs = backend == IOM_SELECT ? (FD_SETSIZE - 16) / 2 : PAIRS_MAX;
+  int npairs = suite_backend == IOM_SELECT ? (FD_SETSIZE - 16) / 2 : PAIRS_MAX;
   for (int i = 0; i < npairs; i++) {
     tu_socketpair(pairs[i]);
     for (int end = 0; end < 2; end++)
@@ -426,7 +425,7 @@ static void test_all_ready_returned(void **state) {
   static int pairs[PAIRS_MAX][2];
   if (tu_raise_nofile(2 * PAIRS_MAX + 64) < 2 * PAIRS_MAX + 64)
     skip();
-  int npairs = backend == IOM_SELECT ? (FD_SETSIZE - 16) / 2 : PAIRS_MAX;
+  int npairs = suite_backend == IOM_SELECT ? (FD_SETSIZE - 16) / 2 : PAIRS_MAX;
   for (int i = 0; i < npairs; i++) {
     tu_socketpair(pairs[i]);
     assert_int_equal(write(pairs[i][1], "r", 1), 1);
@@ -446,8 +445,7 @@ static void test_all_ready_returned(void **state) {
     seen[index] = 1;
   }
   /* With less room than ready fds, exactly that many. */
-  assert_int_equal(iom_selector_select(sel, 1000, out, npairs - 7),
-                   npairs - 7);
+  assert_int_equal(iom_selector_select(sel, 1000, out, npairs - 7), npairs - 7);
   for (int i = 0; i < npairs; i++) {
     assert_int_equal(iom_selector_unregister(sel, pairs[i][0]), 0);
     close(pairs[i][0]);
@@ -490,7 +488,7 @@ static void test_allocation(void **state) {
   for (long fail_at = 0;; fail_at++) {
     tu_alloc_reset(fail_at);
     iom_selector *sel;
-    int err = iom_selector_new(backend, &sel);
+    int err = iom_selector_new(suite_backend, &sel);
     if (err == -ENOMEM) {
       assert_int_equal(tu_alloc_live, 0);
       continue;
@@ -501,8 +499,7 @@ static void test_allocation(void **state) {
       err = iom_selector_register(sel, pairs[i][0], IOM_READ, NULL);
       const iom_key *key;
       if (err == -ENOMEM) {
-        assert_int_equal(iom_selector_get_key(sel, pairs[i][0], &key),
-                         -ENOENT);
+        assert_int_equal(iom_selector_get_key(sel, pairs[i][0], &key), -ENOENT);
         continue;
       }
       assert_int_equal(err, 0);
@@ -529,9 +526,9 @@ static void test_allocation(void **state) {
 static void test_environment_override(void **state) {
   (void)state;
   iom_selector *sel;
-  setenv("IOM_BACKEND", iom_backend_name(backend), 1);
+  setenv("IOM_BACKEND", iom_backend_name(suite_backend), 1);
   assert_int_equal(iom_selector_new(IOM_DEFAULT, &sel), 0);
-  assert_int_equal(iom_selector_backend(sel), backend);
+  assert_int_equal(iom_selector_backend(sel), suite_backend);
   iom_selector_free(sel);
   setenv("IOM_BACKEND", "no-such-backend", 1);
   assert_int_equal(iom_selector_new(IOM_DEFAULT, &sel), -EINVAL);
@@ -571,49 +568,32 @@ static void test_error_names(void **state) {
   assert_string_not_equal(iom_strerror(-ELOOP), "unknown error");
 }
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s select|poll|epoll\n", argv[0]);
-    return 2;
-  }
-  iom_selector *probe;
-  setenv("IOM_BACKEND", argv[1], 1);
-  int err = iom_selector_new(IOM_DEFAULT, &probe);
-  unsetenv("IOM_BACKEND");
-  if (err == -ENOSYS)
-    return 77; /* the kernel lacks this backend */
-  if (err < 0) {
-    fprintf(stderr, "%s: %s\n", argv[1], iom_strerror(err));
-    return 2;
-  }
-  backend = iom_selector_backend(probe);
-  iom_selector_free(probe);
+static const suite_case cases[] = {
+    SUITE_CASE_FIXTURES(test_identity, setup, teardown),
+    SUITE_CASE_FIXTURES(test_register_errors, setup, teardown),
+    SUITE_CASE_FIXTURES(test_unknown_fd, setup, teardown),
+    SUITE_CASE_FIXTURES(test_read_ready, setup, teardown),
+    SUITE_CASE_FIXTURES(test_union_once, setup, teardown),
+    SUITE_CASE_FIXTURES(test_modify, setup, teardown),
+    SUITE_CASE_FIXTURES(test_iterate_keys, setup, teardown),
+    SUITE_CASE_FIXTURES(test_timeout_polls_and_waits, setup, teardown),
+    SUITE_CASE_FIXTURES(test_timeout_is_total_across_signals, setup, teardown),
+    SUITE_CASE_FIXTURES(test_forever_survives_signals, setup, teardown),
+    SUITE_CASE_FIXTURES(test_hangup_is_readable, setup, teardown),
+    SUITE_CASE_FIXTURES(test_reset_is_readable, setup, teardown),
+    SUITE_CASE_FIXTURES(test_reset_is_writable, setup, teardown),
+    SUITE_CASE_FIXTURES(test_unregister_after_close_and_reuse, setup, teardown),
+    SUITE_CASE_FIXTURES(test_regular_file_always_ready, setup, teardown),
+    SUITE_CASE_FIXTURES(test_fd_limits, setup, teardown),
+    SUITE_CASE_FIXTURES(test_many_fds, setup, teardown),
+    SUITE_CASE_FIXTURES(test_all_ready_returned, setup, teardown),
+    SUITE_CASE_FIXTURES(test_round_robin, setup, teardown),
+    SUITE_CASE(test_allocation),
+    SUITE_CASE(test_environment_override),
+    SUITE_CASE(test_error_names),
+    SUITE_CASE(test_kqueue_not_built),
+};
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-  const struct CMUnitTest tests[] = {
-      T(test_identity),
-      T(test_register_errors),
-      T(test_unknown_fd),
-      T(test_read_ready),
-      T(test_union_once),
-      T(test_modify),
-      T(test_iterate_keys),
-      T(test_timeout_polls_and_waits),
-      T(test_timeout_is_total_across_signals),
-      T(test_forever_survives_signals),
-      T(test_hangup_is_readable),
-      T(test_reset_is_readable),
-      T(test_reset_is_writable),
-      T(test_unregister_after_close_and_reuse),
-      T(test_regular_file_always_ready),
-      T(test_fd_limits),
-      T(test_many_fds),
-      T(test_all_ready_returned),
-      T(test_round_robin),
-      cmocka_unit_test(test_allocation),
-      cmocka_unit_test(test_environment_override),
-      cmocka_unit_test(test_error_names),
-      cmocka_unit_test(test_kqueue_not_built),
-  };
-  return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+int main(int argc, char **argv) {
+  return SUITE_MAIN_PER_BACKEND(argc, argv, "selector", cases);
 }

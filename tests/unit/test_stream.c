@@ -4,6 +4,7 @@
 #include "iomux/error.h"
 #include "iomux/loop.h"
 #include "iomux/stream.h"
+#include "suite.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -25,11 +26,9 @@
 
 #include <cmocka.h>
 
-static iom_backend backend;
-
 static iom_loop *new_loop(void) {
   iom_loop *loop;
-  assert_int_equal(iom_loop_new(backend, &loop), 0);
+  assert_int_equal(iom_loop_new(suite_backend, &loop), 0);
   return loop;
 }
 
@@ -617,7 +616,7 @@ static void emfile_server(int ctl) {
   if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
     _exit(2);
   emfile_child ch = {.ctl = ctl};
-  if (iom_loop_new(backend, &ch.loop) < 0)
+  if (iom_loop_new(suite_backend, &ch.loop) < 0)
     _exit(2);
   server_start(&ch.srv, ch.loop);
   int port = iom_listener_port(ch.srv.listener);
@@ -734,7 +733,7 @@ static void idle_clients(int port, int n, int hold) {
 /* 10,000 accepted, registered, idle streams: at most 512 bytes each. */
 static void test_idle_memory(void **state) {
   (void)state;
-  int target = backend == IOM_SELECT ? 900 : 10000;
+  int target = suite_backend == IOM_SELECT ? 900 : 10000;
   if (tu_raise_nofile(target + 200) < target + 200)
     skip();
   iom_loop *loop = new_loop();
@@ -834,7 +833,7 @@ static void test_allocation_failures(void **state) {
     long live = tu_alloc_live;
     tu_alloc_reset(fail_at);
     iom_loop *loop;
-    if (iom_loop_new(backend, &loop) == -ENOMEM) {
+    if (iom_loop_new(suite_backend, &loop) == -ENOMEM) {
       assert_int_equal(tu_alloc_live, live);
       continue;
     }
@@ -875,39 +874,23 @@ static void test_allocation_failures(void **state) {
   tu_alloc_reset(-1);
 }
 
+static const suite_case cases[] = {
+    SUITE_CASE_LIMIT(test_echo_10mb_partial_writes, 60), /* CPU-bound */
+    SUITE_CASE(test_half_close),
+    SUITE_CASE(test_never_reading_peer),
+    SUITE_CASE(test_reset_mid_write),
+    SUITE_CASE(test_write_ref),
+    SUITE_CASE(test_cork),
+    SUITE_CASE(test_connect_refused),
+    SUITE_CASE(test_connect_timeout),
+    SUITE_CASE(test_ipv6_listener),
+    SUITE_CASE(test_emfile_survival),
+    SUITE_CASE(test_idle_memory),
+    SUITE_CASE(test_lines),
+    SUITE_CASE(test_allocation_failures),
+};
+
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s select|poll|epoll\n", argv[0]);
-    return 2;
-  }
-  tu_alloc_install();
-  int kind = tu_backend_named(argv[1]);
-  if (kind < 0)
-    return 77; /* not compiled on this system */
-  backend = (iom_backend)kind;
-  iom_loop *probe;
-  int err = iom_loop_new(backend, &probe);
-  if (err == -ENOSYS)
-    return 77;
-  if (err < 0) {
-    fprintf(stderr, "%s: %s\n", argv[1], iom_strerror(err));
-    return 2;
-  }
-  iom_loop_free(probe);
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_echo_10mb_partial_writes),
-      cmocka_unit_test(test_half_close),
-      cmocka_unit_test(test_never_reading_peer),
-      cmocka_unit_test(test_reset_mid_write),
-      cmocka_unit_test(test_write_ref),
-      cmocka_unit_test(test_cork),
-      cmocka_unit_test(test_connect_refused),
-      cmocka_unit_test(test_connect_timeout),
-      cmocka_unit_test(test_ipv6_listener),
-      cmocka_unit_test(test_emfile_survival),
-      cmocka_unit_test(test_idle_memory),
-      cmocka_unit_test(test_lines),
-      cmocka_unit_test(test_allocation_failures),
-  };
-  return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
+  tu_alloc_install(); /* the cases count and fail the library's allocations */
+  return SUITE_MAIN_PER_BACKEND(argc, argv, "stream", cases);
 }
