@@ -24,9 +24,10 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && $(CTEST)
 
-# ThreadSanitizer over the suites that use threads: the pool and the loop's
-# cross-thread wake-ups. (TSan holds signals back until an intercepted call,
-# which the single-threaded selector tests' signal cases never make.)
+# ThreadSanitizer over the suites that use threads: the pool, the loop's
+# cross-thread wake-ups and signals, and a run-mode case woken by a thread.
+# (TSan holds signals back until an intercepted call, which the single-
+# threaded selector tests' signal cases never make.)
 tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DIOM_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS)
