@@ -393,9 +393,21 @@ int tc_expect_closed(tc *c, int ms) {
   return 0;
 }
 
+/* `s` with the regex metacharacters escaped. */
+static void re_quote(const char *s, char *out, size_t size) {
+  size_t n = 0;
+  for (; *s && n + 3 < size; s++) {
+    if (strchr("\\^$.[]|()*+?{}", *s))
+      out[n++] = '\\';
+    out[n++] = *s;
+  }
+  out[n] = '\0';
+}
+
 int tc_register(tc *c, const char *nick) {
-  char re[128];
-  snprintf(re, sizeof re, "^:[^ ]+ 001 %s ", nick);
+  char re[160], quoted[100];
+  re_quote(nick, quoted, sizeof quoted);
+  snprintf(re, sizeof re, "^:[^ ]+ 001 %s ", quoted);
   return tc_send(c, "NICK %s", nick) &&
          tc_send(c, "USER %s 0 * :%s the tester", nick, nick) &&
          tc_expect(c, re, 5000) && tc_expect(c, " (376|422) ", 5000);
@@ -411,7 +423,36 @@ tc *tc_irc(int port, const char *nick) {
 }
 
 int tc_join(tc *c, const char *chan) {
-  char re[128];
-  snprintf(re, sizeof re, " 366 [^ ]+ %s ", chan);
+  char re[160], quoted[100];
+  re_quote(chan, quoted, sizeof quoted);
+  snprintf(re, sizeof re, " 366 [^ ]+ %s ", quoted);
   return tc_send(c, "JOIN %s", chan) && tc_expect(c, re, 5000);
+}
+
+/* ---- IRC fixtures ------------------------------------------------------------- */
+
+const char *const chat_irc_args[] = {"--flood", "off", NULL};
+
+int fx_start(chat_fx *f, const char *const *args, ...) {
+  memset(f, 0, sizeof *f);
+  if (!srv_start(&f->srv, 0, args))
+    return 0;
+  va_list ap;
+  va_start(ap, args);
+  const char *nick;
+  int ok = 1;
+  while (ok && f->n < 8 && (nick = va_arg(ap, const char *))) {
+    f->cl[f->n] = tc_irc(f->srv.port, nick);
+    ok = f->cl[f->n++] != NULL;
+  }
+  va_end(ap);
+  return ok;
+}
+
+int fx_end(chat_fx *f) {
+  int ok = f->srv.pid > 0 ? srv_stop(&f->srv, SIGTERM, 3000) : 0;
+  for (int i = 0; i < f->n; i++)
+    tc_free(f->cl[i]);
+  f->n = 0;
+  return ok;
 }

@@ -95,6 +95,24 @@ tc *tc_irc(int port, const char *nick);
 /* IRC: JOIN and wait for the end of the names list. */
 int tc_join(tc *c, const char *chan);
 
+/* ---- IRC fixtures --------------------------------------------------------------- */
+
+/* A server and up to 8 registered clients, cl[i] named by the i-th nick. */
+typedef struct chat_fx {
+  chat_srv srv;
+  tc *cl[8];
+  int n;
+} chat_fx;
+
+/* The functional cases' server: flood control off, so a script's bursts
+ * are not paced (chat.irc.flood tests the pacing). */
+extern const char *const chat_irc_args[];
+
+/* Start the server with args and register the nicks (NULL-terminated). */
+int fx_start(chat_fx *f, const char *const *args, ...);
+/* SIGTERM: 1 if it exited 0 within 3 s. Frees the clients. */
+int fx_end(chat_fx *f);
+
 /* ---- the scenario runner ------------------------------------------------------- */
 
 /* A case returns 1 when every check passed. A group is what one CTest test
