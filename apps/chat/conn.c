@@ -27,6 +27,11 @@ void chat_peer(int fd, char *host, size_t size, int *port) {
   }
 }
 
+void chat_limit_sndbuf(int fd, size_t bytes) {
+  int size = bytes > (1 << 30) ? 1 << 30 : (int)bytes;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
 /* The socket is new and its buffer empty: one send() takes the line, or
  * the client never sees it; either way it is closed. */
 void chat_refuse(int fd, const char *line) {

@@ -134,6 +134,7 @@ static void on_accept(iom_listener *l, int fd, void *data) {
   char host[CHAT_HOST_MAX];
   int port;
   chat_peer(fd, host, sizeof host, &port);
+  chat_limit_sndbuf(fd, srv->q.cap);
   snprintf(c->addr, sizeof c->addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d",
            host, port);
   c->srv = srv;

@@ -293,18 +293,20 @@ int tc_line(tc *c, char *line, size_t size, int ms) {
       return -1;
     if (c->len == sizeof c->buf) /* a line longer than the buffer */
       c->len = 0;
-    uint64_t now = now_ms();
-    struct pollfd p = {.fd = c->fd, .events = POLLIN};
-    if (now >= end || poll(&p, 1, (int)(end - now)) <= 0) {
-      if (now_ms() >= end)
-        return 0;
+    ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    if (n > 0) {
+      c->len += (size_t)n;
       continue;
     }
-    ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-    if (n > 0)
-      c->len += (size_t)n;
-    else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
       c->eof = 1;
+      continue;
+    }
+    uint64_t now = now_ms();
+    if (now >= end)
+      return 0;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    poll(&p, 1, (int)(end - now));
   }
 }
 
