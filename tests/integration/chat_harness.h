@@ -83,7 +83,8 @@ int tc_line(tc *c, char *line, size_t size, int ms);
 int tc_expect(tc *c, const char *re, int ms);
 /* Like tc_expect, and the line is copied out. */
 int tc_expect_get(tc *c, const char *re, int ms, char *line, size_t size);
-/* No line matching re (NULL: no line at all) within ms: 1, else FAIL. */
+/* No line matching re (NULL: no line at all) within ms: 1, else FAIL.
+ * The lines read meanwhile are used up: expect what must come first. */
 int tc_expect_none(tc *c, const char *re, int ms);
 /* The server closes the connection within ms (lines before are skipped). */
 int tc_expect_closed(tc *c, int ms);
