@@ -2,7 +2,8 @@
 # Check for everything iomux needs to build and test, and install what is
 # missing. Idempotent: when all is present it only checks.
 # `scripts/deps.sh bench` also checks the lab's extras: the libuv, libev and
-# libevent echo servers it compares iomux against.
+# libevent echo servers it compares iomux against; `scripts/deps.sh fuzz`
+# checks for clang (libFuzzer), which `make fuzz` needs.
 #   - as root on Debian/Ubuntu: apt-get installs the missing packages
 #     (refreshing the package lists first when they are empty or stale);
 #   - otherwise: prints the exact command to run and fails.
@@ -18,10 +19,14 @@ need_cmd cmake cmake
 need_cmd pkg-config pkg-config
 need_pc cmocka libcmocka-dev
 need_pc liburing liburing-dev # the proactor's io_uring backend
+need_cmd ii ii                # chat.ii: a real IRC client against iomux-chatd
 if [ "${1:-}" = bench ]; then
   need_pc libuv libuv1-dev
   need_pc libevent libevent-dev
   [ -f /usr/include/ev.h ] || missing="$missing libev-dev"
+fi
+if [ "${1:-}" = fuzz ]; then
+  need_cmd clang clang
 fi
 
 [ -z "$missing" ] && exit 0
