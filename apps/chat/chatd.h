@@ -30,7 +30,6 @@ typedef struct chatd_opts {
  * at most a second to take what it is owed), after which the loop has
  * nothing left to run; free() releases what is left once the loop is done. */
 typedef struct chatd_proto {
-  const char *name;
   int default_port;
   int (*start)(iom_loop *loop, const chatd_opts *opts, void **srv,
                int *port, const char **what);

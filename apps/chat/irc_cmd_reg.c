@@ -170,9 +170,13 @@ void irc_cmd_pong(irc_client *c, const irc_msg *m) {
   (void)m;
 }
 
+/* The reason the others see is prefixed, so a client cannot make its
+ * leaving look like the server's doing ("Ping timeout"). */
 void irc_cmd_quit(irc_client *c, const irc_msg *m) {
   char reason[IRC_LINE];
-  snprintf(reason, sizeof reason, "Quit: %s",
-           m->nparams > 0 ? m->params[0] : "");
+  if (m->nparams > 0 && *m->params[0])
+    snprintf(reason, sizeof reason, "Quit: %s", m->params[0]);
+  else
+    snprintf(reason, sizeof reason, "Client Quit");
   irc_drop(c, reason);
 }

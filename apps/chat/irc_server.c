@@ -20,6 +20,7 @@
  */
 #include "irc.h"
 
+#include "iomux/error.h"
 #include "iomux/stream.h"
 
 #include <errno.h>
@@ -184,12 +185,6 @@ static void on_read(iom_stream *s, const char *buf, size_t len, void *data) {
   irc_feed(data, buf, len);
 }
 
-static const char *close_reason(int err) {
-  if (err == 0)
-    return "Remote host closed the connection";
-  return err == -ECONNRESET ? "Connection reset by peer" : "Write error";
-}
-
 /* The stream is over. A client still in the tables leaves them now (the
  * stream can take no ERROR any more). */
 static void on_close(iom_stream *s, int err, void *data) {
@@ -200,8 +195,12 @@ static void on_close(iom_stream *s, int err, void *data) {
   c->out.closing = 1; /* nothing may be written to it from here on */
   if (c->phase != IRC_GONE) {
     list_unlink(c);
+    char reason[128] = "Remote host closed the connection";
+    if (err)
+      snprintf(reason, sizeof reason, "Connection error: %s",
+               iom_strerror(err));
     if (!c->quit)
-      c->quit = strdup(close_reason(err));
+      c->quit = strdup(reason);
     detach(c);
   }
   srv->nclients--;
@@ -378,7 +377,6 @@ static void irc_free(void *srv) {
 }
 
 const chatd_proto chatd_irc = {
-    .name = "irc",
     .default_port = 6667,
     .start = irc_start,
     .shutdown = irc_shutdown,

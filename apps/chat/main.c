@@ -11,6 +11,7 @@
 #include "iomux/error.h"
 #include "iomux/stream.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,14 +83,24 @@ static void on_console(iom_io *io, unsigned events, void *data) {
   d->console = NULL;
 }
 
-/* Watch stdin if it is a terminal or a pipe (or a socket); not when it is
- * /dev/null, a file or closed. */
-static int console_start(chatd *d) {
+/* Is stdin a console: a terminal or a pipe (or a socket), not /dev/null,
+ * a file or closed? Asked first thing, before any fd of ours exists. */
+static int console_wanted(void) {
   struct stat st;
   if (fstat(STDIN_FILENO, &st) < 0)
     return 0;
-  if (!isatty(STDIN_FILENO) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
-    return 0;
+  return isatty(STDIN_FILENO) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+}
+
+/* Started with 0, 1 or 2 closed, the first socket would take its number
+ * (and "listening on" would go to a client): put /dev/null there. */
+static void open_std_fds(void) {
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+      return;
+}
+
+static int console_start(chatd *d) {
   int err = iom_lines_new(CONSOLE_LINE, &d->console_lines);
   if (err == 0)
     err = iom_io_new(d->loop, STDIN_FILENO, on_console, d, &d->console);
@@ -249,7 +260,7 @@ static int fail(const char *what, int err) {
 
 /* Signals first: a script that reads the port and sends SIGTERM at once
  * must get a clean exit. */
-static int start(chatd *d, const chatd_opts *o) {
+static int start(chatd *d, const chatd_opts *o, int console) {
   int err = iom_loop_new(IOM_DEFAULT, &d->loop);
   if (err < 0)
     return fail("loop", err);
@@ -262,7 +273,7 @@ static int start(chatd *d, const chatd_opts *o) {
   const char *what = "start";
   if ((err = d->proto->start(d->loop, o, &d->srv, &port, &what)) < 0)
     return fail(what, err);
-  if ((err = console_start(d)) < 0)
+  if (console && (err = console_start(d)) < 0)
     return fail("console", err);
   printf("iomux-chatd: listening on %s:%d\n", o->host, port);
   fflush(stdout);
@@ -281,12 +292,14 @@ static void cleanup(chatd *d) {
 }
 
 int main(int argc, char **argv) {
+  int console = console_wanted();
+  open_std_fds();
   chatd_opts o;
   chatd d = {0};
   int rc = parse(argc, argv, &o, &d.proto);
   if (rc >= 0)
     return rc;
-  rc = start(&d, &o);
+  rc = start(&d, &o, console);
   if (rc == 0) {
     int err = iom_loop_run(d.loop, IOM_RUN_DEFAULT);
     if (err < 0)

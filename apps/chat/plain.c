@@ -188,7 +188,6 @@ static void plain_free(void *arg) {
 }
 
 const chatd_proto chatd_plain = {
-    .name = "plain",
     .default_port = 7711,
     .start = plain_start,
     .shutdown = plain_shutdown,
