@@ -135,9 +135,10 @@ extern const chat_case chat_plain_cases[], chat_irc_reg_cases[],
     chat_load_cases[], chat_slow_cases[], chat_garbage_cases[],
     chat_ii_cases[];
 
-/* The VmRSS bound of the slow-reader case (--rss-limit-mb; sanitizer
- * builds pass a bigger one). */
+/* The server's VmRSS bound under load: 32 MB, 512 MB with --sanitized. */
 extern long chat_rss_limit_kb;
+/* --sanitized: the server was built with sanitizers. */
+extern int chat_sanitized;
 
 /* A FAIL line, for checks the helpers do not cover. Returns 0. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -5,10 +5,12 @@
  *              messages each as fast as they can: every message reaches
  *              every other member exactly once, in order per sender,
  *              checked by each receiver.
+ * idle:        1,000 registered clients that do nothing cost the server
+ *              at most 2 KiB each (VmRSS growth; not judged in sanitizer
+ *              builds).
  * slow-reader: a member that never reads (a 4 KiB receive buffer) while 20
  *              others chat: it is dropped with SendQ exceeded, the others
- *              lose nothing, and the server's VmRSS stays under the bound
- *              (32 MB; sanitizer builds pass their own).
+ *              lose nothing, and the server's VmRSS stays under 32 MB.
  *
  * The clients here are a group read with one poll() (a "crowd"), each line
  * handed to a callback; the harness's one-client helpers register them.
@@ -27,6 +29,7 @@
 
 typedef struct member {
   tc *c;
+  int nick;       /* it is u<nick> */
   int joined;     /* its 366 for the channel came */
   int *next_seq;  /* per sender: the sequence number expected next */
   int received;   /* messages counted */
@@ -40,6 +43,7 @@ typedef struct crowd {
   int n, senders;
   struct pollfd *pfd;
   char chan[32];
+  int join; /* joined is its 366 for chan; else its end of MOTD */
 } crowd;
 
 static int crowd_new(crowd *cr, int n, int senders, const char *chan) {
@@ -67,7 +71,10 @@ static void crowd_free(crowd *cr) {
 static void crowd_line(crowd *cr, int i, const char *line) {
   member *m = &cr->m[i];
   char want[64];
-  snprintf(want, sizeof want, " 366 u%d %s ", i, cr->chan);
+  if (cr->join)
+    snprintf(want, sizeof want, " 366 u%d %s ", m->nick, cr->chan);
+  else
+    snprintf(want, sizeof want, " 422 u%d ", m->nick);
   if (strstr(line, want)) {
     m->joined = 1;
     return;
@@ -118,24 +125,30 @@ static int all_joined(const crowd *cr) {
   return 1;
 }
 
-/* Connect and register n clients u0..u(n-1), all of them joining chan. */
-static int crowd_join(crowd *cr, int port) {
+/* Connect n clients u0..u(n-1) (nicks from `first`), register them, and
+ * with join set have them join the crowd's channel; wait until they are
+ * in (their 366, or their 422 without join). */
+static int crowd_start(crowd *cr, int port, int first, int join) {
   for (int i = 0; i < cr->n; i++) {
     char nick[16];
-    snprintf(nick, sizeof nick, "u%d", i);
-    if (!(cr->m[i].c = tc_connect(port, nick, 0)))
-      return 0;
-    if (!tc_send(cr->m[i].c, "NICK u%d\r\nUSER u 0 * :crowd\r\nJOIN %s", i,
-                 cr->chan))
+    snprintf(nick, sizeof nick, "u%d", first + i);
+    cr->m[i].nick = first + i;
+    if (!(cr->m[i].c = tc_connect(port, nick, 0)) ||
+        !tc_send(cr->m[i].c, "NICK u%d\r\nUSER u 0 * :crowd%s%s", first + i,
+                 join ? "\r\nJOIN " : "", join ? cr->chan : ""))
       return 0;
   }
+  cr->join = join;
   if (crowd_pump(cr, 20000, all_joined))
     return 1;
   int n = 0;
   for (int i = 0; i < cr->n; i++)
     n += cr->m[i].joined;
-  return fail("%d of %d clients joined %s within 20 s", n, cr->n, cr->chan);
+  return fail("%d of %d clients %s within 20 s", n, cr->n,
+              join ? "joined" : "registered");
 }
+
+static int crowd_join(crowd *cr, int port) { return crowd_start(cr, port, 0, 1); }
 
 static int per_sender; /* messages each sender sends */
 
@@ -199,8 +212,34 @@ static int thousand(void) {
   return ok;
 }
 
+/* Registered and idle: what each costs, measured after a warm-up (the
+ * loop's shared read buffer, the first tables). */
+static int idle_memory(void) {
+  enum { WARM = 20, N = 1000 };
+  if (raise_nofile(N + WARM + 100) < N + WARM + 100)
+    return fail("RLIMIT_NOFILE cannot reach %d", N + WARM + 100);
+  chat_srv s;
+  crowd warm = {0}, cr = {0};
+  if (!srv_start(&s, 0, NULL))
+    return 0;
+  int ok = crowd_new(&warm, WARM, 0, "#warm") && crowd_join(&warm, s.port);
+  long before = srv_rss_kb(&s);
+  ok = ok && crowd_new(&cr, N, 0, "") && crowd_start(&cr, s.port, WARM, 0);
+  long after = srv_rss_kb(&s);
+  long per = (after - before) * 1024 / N;
+  printf("  server VmRSS %ld KiB with %d clients, %ld KiB with %d more: "
+         "%ld bytes each\n", before, WARM, after, N, per);
+  if (ok && !chat_sanitized && per > 2048)
+    ok = fail("%ld bytes per idle registered client, over 2 KiB", per);
+  ok &= srv_stop(&s, SIGTERM, 5000);
+  crowd_free(&warm);
+  crowd_free(&cr);
+  return ok;
+}
+
 const chat_case chat_load_cases[] = {
     {"1000-clients-10-senders", thousand},
+    {"idle-memory", idle_memory},
     {NULL, NULL},
 };
 
