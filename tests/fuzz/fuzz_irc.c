@@ -8,10 +8,12 @@
  * command, across clients that share channels, with no network: the
  * clients are socketpairs whose far ends the target drains.
  *
- * The server lives across inputs (as a real one does); after each input the
- * loop runs without waiting, so drops are reaped and queues flushed, and
- * clients the server closed are replaced by new ones. Flood control is off
- * (nothing advances the clock here) and the send queue is large.
+ * The servers live across inputs (as real ones do); after each input the
+ * loop runs without waiting, so drops are reaped, queues flushed and due
+ * timers run, and clients the server closed are replaced by new ones.
+ * Clients 0-2 share a server without flood control, so every line runs;
+ * client 3 has a server of its own with flood control on and --ping 1, so
+ * waiting lines, Excess Flood, and the sweep's timeouts run too.
  *
  *   make fuzz                          (FUZZ_SECONDS, default 60)
  *   build-fuzz/fuzz_irc FILE...          (replay inputs)
@@ -29,13 +31,16 @@
 #define CLIENTS 4
 
 static iom_loop *loop;
-static irc_server *srv;
+static irc_server *servers[2];
 static irc_client *clients[CLIENTS];
 static int peers[CLIENTS]; /* our end of each client's socketpair */
 
-static const chatd_opts opts = {
-    .host = "127.0.0.1", .name = "fuzz.iomux", .max_clients = 100,
-    .sendq = 1 << 20, .ping = 120, .flood = 0};
+static const chatd_opts opts[2] = {
+    {.host = "127.0.0.1", .name = "fuzz.iomux", .max_clients = 100,
+     .sendq = 1 << 20, .ping = 120, .flood = 0},
+    {.host = "127.0.0.1", .name = "flood.iomux", .max_clients = 100,
+     .sendq = 1 << 16, .ping = 1, .flood = 1},
+};
 
 static void connect_client(int i) {
   int sv[2];
@@ -43,14 +48,15 @@ static void connect_client(int i) {
     abort();
   fcntl(sv[0], F_SETFL, O_NONBLOCK);
   peers[i] = sv[0];
-  clients[i] = irc_client_new(srv, sv[1]);
+  clients[i] = irc_client_new(servers[i == CLIENTS - 1], sv[1]);
   if (!clients[i])
     abort();
 }
 
 static void setup(void) {
   if (iom_loop_new(IOM_DEFAULT, &loop) < 0 ||
-      irc_server_new(loop, &opts, &srv) < 0)
+      irc_server_new(loop, &opts[0], &servers[0]) < 0 ||
+      irc_server_new(loop, &opts[1], &servers[1]) < 0)
     abort();
   for (int i = 0; i < CLIENTS; i++)
     connect_client(i);
@@ -86,7 +92,7 @@ static void settle(void) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!srv)
+  if (!loop)
     setup();
   const char *p = (const char *)data, *end = p + size;
   while (p < end) {
