@@ -12,11 +12,12 @@
  *   irc_cmd_query.c   WHO WHOIS USERHOST ISON LUSERS MOTD VERSION
  *
  * A client's life: ACTIVE (on srv->clients; registered or not) ->
- * DROPPING (irc_drop: on srv->dropping, waiting for the reap, which runs as
- * a deferred call, so a drop is safe anywhere, even in a loop over a
- * channel's members) -> GONE (detached from every table; its stream
+ * DROPPING (irc_drop: also on srv->dropping, waiting for the reap, which
+ * runs as a deferred call; a drop changes no list a caller may be walking,
+ * so it is safe anywhere, even in a loop over a channel's members or over
+ * srv->clients) -> GONE (reaped: off every list and table, its stream
  * closing) -> freed in the stream's on_close. A stream that ends by itself
- * (EOF, reset) skips DROPPING: on_close detaches and frees at once.
+ * (EOF, reset) skips the reap: on_close detaches and frees at once.
  */
 #ifndef IOMUX_CHAT_IRC_H
 #define IOMUX_CHAT_IRC_H
@@ -82,7 +83,8 @@ struct irc_client {
   chat_out out; /* the output side (sendq.h) */
   irc_server *srv;
   iom_lines *lines;
-  struct irc_client *prev, *next; /* on srv->clients or srv->dropping */
+  struct irc_client *prev, *next; /* on srv->clients, until reaped */
+  struct irc_client *drop_next;   /* on srv->dropping, once dropped */
   irc_member *chans;
   char *quit;    /* the reason, once dropped */
   char *away;    /* the away message, NULL when here */
@@ -113,7 +115,8 @@ struct irc_server {
   iom_timer *sweep;
   chat_sendq q;
   chat_names nicks, chans;
-  irc_client clients, dropping; /* list heads */
+  irc_client clients;           /* list head */
+  irc_client *dropping;         /* waiting for the reap, newest first */
   int nclients;                 /* connections */
   int nusers, ninvisible;       /* registered; of them +i */
   uint32_t mark;
@@ -127,7 +130,7 @@ struct irc_server {
 
 /* Drop a client (reason: the QUIT the others see, and the ERROR it gets).
  * Deferred: the client goes on existing, and keeps its place in every
- * channel, until the reap. Doing it again does nothing. */
+ * list, channel and table, until the reap. Doing it again does nothing. */
 void irc_drop(irc_client *c, const char *reason);
 
 /* Bytes from a client, as the stream delivers them (the fuzzer's seam). */

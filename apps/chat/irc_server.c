@@ -62,8 +62,8 @@ void irc_drop(irc_client *c, const char *reason) {
   irc_server *srv = c->srv;
   c->phase = IRC_DROPPING;
   c->quit = strdup(reason); /* NULL (out of memory): a generic reason */
-  list_unlink(c);
-  list_append(&srv->dropping, c);
+  c->drop_next = srv->dropping;
+  srv->dropping = c;
   if (!srv->reap_pending && iom_loop_call_soon(srv->loop, reap, srv) == 0)
     srv->reap_pending = 1; /* else the next sweep reaps */
 }
@@ -88,6 +88,7 @@ static void detach(irc_client *c) {
   }
   free(c->backlog);
   c->backlog = NULL;
+  c->backlog_len = 0;
   c->phase = IRC_GONE;
 }
 
@@ -97,8 +98,9 @@ static void detach(irc_client *c) {
 static void reap(void *arg) {
   irc_server *srv = arg;
   srv->reap_pending = 0;
-  while (srv->dropping.next != &srv->dropping) {
-    irc_client *c = srv->dropping.next;
+  while (srv->dropping) {
+    irc_client *c = srv->dropping;
+    srv->dropping = c->drop_next;
     list_unlink(c);
     detach(c);
     char line[IRC_LINE];
@@ -193,6 +195,12 @@ static void on_close(iom_stream *s, int err, void *data) {
   irc_server *srv = c->srv;
   chat_out_closed(&srv->q, &c->out);
   c->out.closing = 1; /* nothing may be written to it from here on */
+  if (c->phase == IRC_DROPPING) { /* ended before its reap */
+    irc_client **p = &srv->dropping;
+    while (*p != c)
+      p = &(*p)->drop_next;
+    *p = c->drop_next;
+  }
   if (c->phase != IRC_GONE) {
     list_unlink(c);
     char reason[128] = "Remote host closed the connection";
@@ -252,8 +260,12 @@ static void on_accept(iom_listener *l, int fd, void *data) {
 /* ---- the sweep ------------------------------------------------------------------ */
 
 static void sweep_client(irc_client *c, uint64_t now, uint64_t ping_ms) {
-  if (c->backlog)
+  if (c->phase != IRC_ACTIVE)
+    return;
+  if (c->backlog) {
+    c->last_read = now; /* not silent: it is we who are not reading */
     backlog_run(c);
+  }
   if (c->phase != IRC_ACTIVE)
     return;
   char reason[64];
@@ -276,13 +288,12 @@ static void on_sweep(iom_timer *t, void *data) {
   irc_server *srv = data;
   uint64_t now = iom_loop_now(srv->loop);
   uint64_t ping_ms = (uint64_t)srv->opts->ping * 1000;
-  /* A client can only leave this list by being dropped, itself. */
+  /* Nothing leaves the list before the reap, at the end. */
   for (irc_client *c = srv->clients.next, *next; c != &srv->clients; c = next) {
     next = c->next;
     sweep_client(c, now, ping_ms);
   }
-  if (!srv->reap_pending)
-    reap(srv);
+  reap(srv); /* now, not a turn later (and if call_soon failed) */
 }
 
 /* ---- the server ------------------------------------------------------------------ */
@@ -316,7 +327,6 @@ int irc_server_new(iom_loop *loop, const chatd_opts *opts, irc_server **out) {
   srv->loop = loop;
   srv->opts = opts;
   list_init(&srv->clients);
-  list_init(&srv->dropping);
   chat_names_init(&srv->nicks);
   chat_names_init(&srv->chans);
   time_t now = time(NULL);
@@ -336,8 +346,8 @@ void irc_server_shutdown(irc_server *srv) {
   iom_listener_free(srv->listener);
   srv->listener = NULL;
   iom_timer_stop(srv->sweep);
-  while (srv->clients.next != &srv->clients)
-    irc_drop(srv->clients.next, "Server shutting down");
+  for (irc_client *c = srv->clients.next; c != &srv->clients; c = c->next)
+    irc_drop(c, "Server shutting down");
   reap(srv);
 }
 
@@ -355,7 +365,7 @@ void irc_server_free(irc_server *srv) {
 
 static int irc_start(iom_loop *loop, const chatd_opts *opts, void **out,
                      int *port, const char **what) {
-  irc_server *srv;
+  irc_server *srv = NULL;
   int err = irc_server_new(loop, opts, &srv);
   *out = srv;
   if (err == 0 && opts->motd && (err = load_motd(srv, opts->motd)) < 0)

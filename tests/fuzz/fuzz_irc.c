@@ -11,9 +11,10 @@
  * The servers live across inputs (as real ones do); after each input the
  * loop runs without waiting, so drops are reaped, queues flushed and due
  * timers run, and clients the server closed are replaced by new ones.
- * Clients 0-2 share a server without flood control, so every line runs;
- * client 3 has a server of its own with flood control on and --ping 1, so
- * waiting lines, Excess Flood, and the sweep's timeouts run too.
+ * Clients 0 and 1 share a server without flood control, so every line
+ * runs; clients 2 and 3 share one with flood control on, --ping 1 and a
+ * small send queue, so waiting lines, Excess Flood, the sweep's timeouts
+ * and drops in the middle of the sweep run too.
  *
  *   make fuzz                          (FUZZ_SECONDS, default 60)
  *   build-fuzz/fuzz_irc FILE...          (replay inputs)
@@ -39,7 +40,7 @@ static const chatd_opts opts[2] = {
     {.host = "127.0.0.1", .name = "fuzz.iomux", .max_clients = 100,
      .sendq = 1 << 20, .ping = 120, .flood = 0},
     {.host = "127.0.0.1", .name = "flood.iomux", .max_clients = 100,
-     .sendq = 1 << 16, .ping = 1, .flood = 1},
+     .sendq = 4096, .ping = 1, .flood = 1},
 };
 
 static void connect_client(int i) {
@@ -48,7 +49,7 @@ static void connect_client(int i) {
     abort();
   fcntl(sv[0], F_SETFL, O_NONBLOCK);
   peers[i] = sv[0];
-  clients[i] = irc_client_new(servers[i == CLIENTS - 1], sv[1]);
+  clients[i] = irc_client_new(servers[i >= CLIENTS / 2], sv[1]);
   if (!clients[i])
     abort();
 }
