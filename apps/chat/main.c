@@ -11,6 +11,7 @@
 #include "iomux/error.h"
 #include "iomux/stream.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -69,7 +70,8 @@ static int on_console_line(void *data, const char *line, size_t len, int err) {
 
 /* One read per wake-up, without O_NONBLOCK: stdin may be the user's
  * terminal, shared with the shell after we exit. At EOF the console goes
- * away; the server goes on. */
+ * away, and on an error (EIO: put in the background of its terminal); the
+ * server goes on. */
 static void on_console(iom_io *io, unsigned events, void *data) {
   (void)events;
   chatd *d = data;
@@ -79,17 +81,26 @@ static void on_console(iom_io *io, unsigned events, void *data) {
     iom_lines_feed(d->console_lines, buf, (size_t)n, on_console_line, d);
     return;
   }
+  if (n < 0 && errno == EINTR)
+    return;
   iom_io_free(d->console);
   d->console = NULL;
 }
 
 /* Is stdin a console: a terminal or a pipe (or a socket), not /dev/null,
- * a file or closed? Asked first thing, before any fd of ours exists. */
+ * a file or closed? Asked first thing, before any fd of ours exists. A
+ * terminal counts only in the foreground (`iomux-chatd &` leaves the
+ * keyboard to the shell), and SIGTTIN is ignored, so a server sent to the
+ * background later gets EIO from the terminal instead of being stopped. */
 static int console_wanted(void) {
   struct stat st;
   if (fstat(STDIN_FILENO, &st) < 0)
     return 0;
-  return isatty(STDIN_FILENO) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+  if (isatty(STDIN_FILENO)) {
+    signal(SIGTTIN, SIG_IGN);
+    return tcgetpgrp(STDIN_FILENO) == getpgrp();
+  }
+  return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
 }
 
 /* Started with 0, 1 or 2 closed, the first socket would take its number
@@ -127,12 +138,12 @@ static void usage(FILE *to) {
       "  --proto irc|plain the protocol (default irc)\n"
       "  --name SERVER     the server's name in IRC replies (default "
       "chat.iomux;\n"
-      "                    at most 63 bytes, no spaces)\n"
+      "                    at most 63 bytes, no space or :!@,)\n"
       "  --max-clients N   clients at once (default 10000); more are told\n"
       "                    ERROR and closed\n"
-      "  --sendq BYTES     what a client may leave unread (default 65536;\n"
-      "                    k and m suffixes); past it: ERROR :SendQ "
-      "exceeded\n"
+      "  --sendq BYTES     what a client may leave unread (default 65536,\n"
+      "                    at least 1024; k and m suffixes); past it:\n"
+      "                    ERROR :SendQ exceeded\n"
       "  --ping SECONDS    irc: silence before PING, and again before the\n"
       "                    drop (Ping timeout); also the time allowed to\n"
       "                    register (default 120)\n"
@@ -142,8 +153,9 @@ static void usage(FILE *to) {
       "                    (default on; off for benchmarks)\n"
       "\n"
       "It prints \"iomux-chatd: listening on HOST:PORT\" once it listens.\n"
-      "`quit` on stdin (a terminal or a pipe), SIGINT or SIGTERM: every client\n"
-      "gets ERROR and up to a second to take its data; exit status 0.\n");
+      "`quit` on stdin (a terminal in the foreground, or a pipe), SIGINT or\n"
+      "SIGTERM: every client gets ERROR and up to a second to take its data;\n"
+      "exit status 0.\n");
 }
 
 static int parse_num(const char *s, long lo, long hi, int suffix, long *out) {
