@@ -233,21 +233,22 @@ static int kick_one(irc_client *c, irc_channel *ch, const char *nick,
 void irc_cmd_kick(irc_client *c, const irc_msg *m) {
   irc_channel *ch = irc_chan_find(c->srv, m->params[0]);
   irc_member *my = ch ? irc_chan_member(ch, c) : NULL;
-  if (!ch)
+  if (!ch) {
     irc_reply(c, "403", "%s :No such channel", m->params[0]);
-  else if (!my)
-    irc_reply(c, "442", "%s :You're not on that channel", ch->name);
-  else if (!my->op)
-    irc_reply(c, "482", "%s :You're not channel operator", ch->name);
-  if (!ch || !my || !my->op)
     return;
+  }
+  if (!my || !my->op) {
+    irc_reply(c, my ? "482" : "442", "%s :%s", ch->name,
+              my ? "You're not channel operator" : "You're not on that channel");
+    return;
+  }
   const char *reason = m->nparams > 2 && *m->params[2] ? m->params[2] : c->nick;
   char nicks[IRC_LINE];
   copy_param(nicks, m, 1);
   char *ns = nicks, *nick;
   while ((nick = next_item(&ns)))
     if (kick_one(c, ch, nick, reason))
-      return;
+      return; /* the channel is gone */
 }
 
 /* INVITE nick #channel: the channel must exist and the inviter be on it
