@@ -8,7 +8,6 @@
  */
 #include "chatd.h"
 
-#include "iomux/error.h"
 #include "iomux/stream.h"
 
 #include <errno.h>
@@ -265,8 +264,10 @@ static int parse(int argc, char **argv, chatd_opts *o,
 
 /* ---- the run -------------------------------------------------------------- */
 
+/* The C library's words for errno (iom_strerror speaks of the library's
+ * own objects: ENOENT is "not registered" there, a missing file here). */
 static int fail(const char *what, int err) {
-  fprintf(stderr, "iomux-chatd: %s: %s\n", what, iom_strerror(err));
+  fprintf(stderr, "iomux-chatd: %s: %s\n", what, strerror(-err));
   return 1;
 }
 
