@@ -299,7 +299,35 @@ static int never_reads(void) {
   return ok;
 }
 
+/* SIGTERM while a client that does not read still has hundreds of KB
+ * queued: it gets its second, no more; the exit is clean. 2 MB go its
+ * way: with --sendq 1m the kernel takes about 1.4 MB (SO_SNDBUF 1 MB,
+ * doubled, less its overhead), the server holds the rest, under the cap. */
+static int shutdown_with_full_queue(void) {
+  const char *const args[] = {"--flood", "off", "--sendq", "1m", NULL};
+  chat_fx f;
+  int ok = fx_start(&f, args, "talker", NULL);
+  tc *slow = ok ? tc_connect(f.srv.port, "slow", 4096) : NULL;
+  f.cl[f.n++] = slow;
+  ok = ok && slow && tc_register(slow, "slow") && tc_join(slow, "#full") &&
+       tc_join(f.cl[0], "#full");
+  for (int i = 0; ok && i < 6000; i++)
+    ok = tc_send(f.cl[0], "PRIVMSG #full :%04d %0300d", i, 0);
+  ok = ok && tc_send(f.cl[0], "PING :sent") &&
+       tc_expect(f.cl[0], "PONG chat.iomux :sent$", 5000);
+  uint64_t t0 = now_ms();
+  ok = ok && srv_stop(&f.srv, SIGTERM, 3000);
+  uint64_t took = now_ms() - t0;
+  printf("  exit %llu ms after SIGTERM\n", (unsigned long long)took);
+  if (ok && took < 900)
+    ok = fail("exited after %llu ms: the slow client's queue was not "
+              "given its second", (unsigned long long)took);
+  fx_end(&f);
+  return ok;
+}
+
 const chat_case chat_slow_cases[] = {
     {"never-reads", never_reads},
+    {"shutdown-with-full-queue", shutdown_with_full_queue},
     {NULL, NULL},
 };
