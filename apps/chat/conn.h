@@ -17,7 +17,7 @@ void chat_peer(int fd, char *host, size_t size, int *port);
  * kernel's autotuning lets a client that never reads take up to
  * tcp_wmem's maximum (4 MB) of kernel memory before the server's own
  * send queue even starts to fill; with it, such a client is cut off at
- * about --sendq in the server plus as much again in the kernel. */
+ * about --sendq in the server and twice that in the kernel. */
 void chat_limit_sndbuf(int fd, size_t bytes);
 
 /* Send `line` if the socket takes it at once, then close `fd`. For the
