@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST = ctest --output-on-failure -j $(JOBS) --timeout 300
 
-.PHONY: all deps build test sanitize tsan demo install clean
+.PHONY: all deps build test sanitize tsan demo fuzz install clean
 
 all: build
 
@@ -42,6 +42,17 @@ demo:
 	$(MAKE) build
 	$(BUILD)/apps/bench/iomux-bench selector
 	$(BUILD)/apps/bench/iomux-bench compare --quick --out report
+
+# The IRC fuzz target (tests/fuzz/fuzz_irc.c) under clang's libFuzzer with
+# ASan and UBSan, for FUZZ_SECONDS (default 60). Inputs it finds go to
+# build-fuzz/corpus_irc; a crash leaves its input in build-fuzz/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/deps.sh
+	tests/fuzz/build.sh build-fuzz/fuzz_irc
+	mkdir -p build-fuzz/corpus_irc
+	cd build-fuzz && ./fuzz_irc -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -dict=../tests/fuzz/irc.dict corpus_irc ../tests/fuzz/corpus_irc
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))

@@ -2,8 +2,7 @@
 # Check for everything iomux needs to build and test, and install what is
 # missing. Idempotent: when all is present it only checks.
 # `scripts/deps.sh bench` also checks the lab's extras: the libuv, libev and
-# libevent echo servers it compares iomux against, and ngircd, the IRC
-# server `iomux-bench chat` and the chat client's test run against.
+# libevent echo servers it compares iomux against.
 #   - as root on Debian/Ubuntu: apt-get installs the missing packages
 #     (refreshing the package lists first when they are empty or stale);
 #   - otherwise: prints the exact command to run and fails.
@@ -23,6 +22,8 @@ need_pc liburing liburing-dev # the proactor's io_uring backend
 # ngircd for the chat client's test and the chat bench.
 { [ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null 2>&1; } ||
   missing="$missing ngircd"
+need_cmd ii ii                # chat.ii: a real IRC client against iomux-chatd
+need_cmd clang clang          # the fuzz targets' corpus tests (libFuzzer)
 if [ "${1:-}" = bench ]; then
   need_pc libuv libuv1-dev
   need_pc libevent libevent-dev

@@ -1,0 +1,27 @@
+/* iomux-chatd: helpers for a freshly accepted connection. */
+#ifndef IOMUX_CHAT_CONN_H
+#define IOMUX_CHAT_CONN_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+
+/* Room for an address in text (IPv6 at most) and for "[host]:port". */
+#define CHAT_HOST_MAX INET6_ADDRSTRLEN
+#define CHAT_ADDR_MAX (INET6_ADDRSTRLEN + 8)
+
+/* The peer's numeric address and port ("unknown" and 0 if it is gone). */
+void chat_peer(int fd, char *host, size_t size, int *port);
+
+/* Hold the kernel's send buffer for this socket to `bytes` (SO_SNDBUF;
+ * the kernel doubles it and caps it at net.core.wmem_max). Without it, the
+ * kernel's autotuning lets a client that never reads take up to
+ * tcp_wmem's maximum (4 MB) of kernel memory before the server's own
+ * send queue even starts to fill; with it, such a client is cut off at
+ * about --sendq in the server and twice that in the kernel. */
+void chat_limit_sndbuf(int fd, size_t bytes);
+
+/* Send `line` if the socket takes it at once, then close `fd`. For the
+ * connections past --max-clients. */
+void chat_refuse(int fd, const char *line);
+
+#endif

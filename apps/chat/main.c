@@ -1,0 +1,323 @@
+/* iomux-chatd: options, the console, stop signals, and the start.
+ *
+ * The protocols are plain.c and irc_*.c; this file only hands one of them
+ * a loop, and ends the run when asked: `quit` on the console (stdin, when it
+ * is a terminal or a pipe), SIGINT or SIGTERM. Either way every client gets
+ * an ERROR line and up to a second to take what it is owed; then the
+ * process frees everything and exits 0.
+ */
+#include "chatd.h"
+
+#include "iomux/stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONSOLE_LINE 256
+
+typedef struct chatd {
+  const chatd_proto *proto;
+  void *srv;
+  iom_loop *loop;
+  iom_signal *sigint, *sigterm;
+  iom_io *console;
+  iom_lines *console_lines;
+  int stopping;
+} chatd;
+
+/* ---- stopping --------------------------------------------------------------- */
+
+/* Everything but the server goes quiet, so once the server's clients are
+ * gone nothing keeps the loop running. */
+static void stop(chatd *d) {
+  if (d->stopping)
+    return;
+  d->stopping = 1;
+  iom_signal_stop(d->sigint);
+  iom_signal_stop(d->sigterm);
+  iom_io_free(d->console);
+  d->console = NULL;
+  d->proto->shutdown(d->srv);
+}
+
+static void on_signal(iom_signal *sig, int signo, void *data) {
+  (void)sig;
+  (void)signo;
+  stop(data);
+}
+
+/* ---- the console -------------------------------------------------------------- */
+
+static int on_console_line(void *data, const char *line, size_t len, int err) {
+  chatd *d = data;
+  if (err < 0 || len == 0)
+    return 0;
+  if (len == 4 && memcmp(line, "quit", 4) == 0) {
+    stop(d);
+    return 1;
+  }
+  fprintf(stderr, "iomux-chatd: console: unknown command (try: quit)\n");
+  return 0;
+}
+
+/* One read per wake-up, without O_NONBLOCK: stdin may be the user's
+ * terminal, shared with the shell after we exit. At EOF the console goes
+ * away, and on an error (EIO: put in the background of its terminal); the
+ * server goes on. */
+static void on_console(iom_io *io, unsigned events, void *data) {
+  (void)events;
+  chatd *d = data;
+  char buf[CONSOLE_LINE];
+  ssize_t n = read(iom_io_fd(io), buf, sizeof buf);
+  if (n > 0) {
+    iom_lines_feed(d->console_lines, buf, (size_t)n, on_console_line, d);
+    return;
+  }
+  if (n < 0 && errno == EINTR)
+    return;
+  iom_io_free(d->console);
+  d->console = NULL;
+}
+
+/* Is stdin a console: a terminal or a pipe (or a socket), not /dev/null,
+ * a file or closed? Asked first thing, before any fd of ours exists. A
+ * terminal counts only in the foreground (`iomux-chatd &` leaves the
+ * keyboard to the shell), and SIGTTIN is ignored, so a server sent to the
+ * background later gets EIO from the terminal instead of being stopped. */
+static int console_wanted(void) {
+  struct stat st;
+  if (fstat(STDIN_FILENO, &st) < 0)
+    return 0;
+  if (isatty(STDIN_FILENO)) {
+    signal(SIGTTIN, SIG_IGN);
+    return tcgetpgrp(STDIN_FILENO) == getpgrp();
+  }
+  return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+}
+
+/* Started with 0, 1 or 2 closed, the first socket would take its number
+ * (and "listening on" would go to a client): put /dev/null there. */
+static void open_std_fds(void) {
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+      return;
+}
+
+static int console_start(chatd *d) {
+  int err = iom_lines_new(CONSOLE_LINE, &d->console_lines);
+  if (err == 0)
+    err = iom_io_new(d->loop, STDIN_FILENO, on_console, d, &d->console);
+  if (err == 0)
+    err = iom_io_start(d->console, IOM_READ);
+  return err;
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+static void usage(FILE *to) {
+  fprintf(to,
+      "usage: iomux-chatd [--host H] [--port P] [--proto irc|plain]\n"
+      "                   [--name SERVER] [--max-clients N] [--sendq BYTES]\n"
+      "                   [--ping SECONDS] [--motd FILE] [--flood on|off]\n"
+      "\n"
+      "A group chat server. --proto irc (the default) speaks the IRC client\n"
+      "protocol (irssi, WeeChat, HexChat, ii, nc); --proto plain is the\n"
+      "classic example: each line goes to every other client as\n"
+      "\"<host:port> line\", and `quit` leaves (nc is the client).\n"
+      "\n"
+      "  --host H          address to listen on (default 127.0.0.1)\n"
+      "  --port P          port (default 6667 irc, 7711 plain; 0 picks one)\n"
+      "  --proto irc|plain the protocol (default irc)\n"
+      "  --name SERVER     the server's name in IRC replies (default "
+      "chat.iomux;\n"
+      "                    at most 63 bytes, no space or :!@,)\n"
+      "  --max-clients N   clients at once (default 10000); more are told\n"
+      "                    ERROR and closed\n"
+      "  --sendq BYTES     what a client may leave unread (default 65536,\n"
+      "                    at least 1024; k and m suffixes); past it:\n"
+      "                    ERROR :SendQ exceeded\n"
+      "  --ping SECONDS    irc: silence before PING, and again before the\n"
+      "                    drop (Ping timeout); also the time allowed to\n"
+      "                    register (default 120)\n"
+      "  --motd FILE       irc: the message of the day (default: none, 422)\n"
+      "  --flood on|off    irc: a burst of 20 lines, then 4 lines/s; excess\n"
+      "                    lines wait, past 8 KiB waiting: Excess Flood\n"
+      "                    (default on; off for benchmarks)\n"
+      "\n"
+      "It prints \"iomux-chatd: listening on HOST:PORT\" once it listens.\n"
+      "`quit` on stdin (a terminal in the foreground, or a pipe), SIGINT or\n"
+      "SIGTERM: every client gets ERROR and up to a second to take its data;\n"
+      "exit status 0.\n");
+}
+
+static int parse_num(const char *s, long lo, long hi, int suffix, long *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (suffix && (*end == 'k' || *end == 'K'))
+    v *= 1024, end++;
+  else if (suffix && (*end == 'm' || *end == 'M'))
+    v *= 1024 * 1024, end++;
+  if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int bad(const char *opt, const char *value) {
+  fprintf(stderr, "iomux-chatd: bad value for --%s: '%s' (try --help)\n",
+          opt, value);
+  return 2;
+}
+
+/* One option. Returns -1 to go on, else an exit status. */
+static int option(int c, const char *arg, chatd_opts *o,
+                  const chatd_proto **proto) {
+  long v;
+  switch (c) {
+  case 'H': o->host = arg; return -1;
+  case 'n':
+    if (!*arg || strlen(arg) > 63 || strpbrk(arg, " :!@,"))
+      return bad("name", arg);
+    o->name = arg;
+    return -1;
+  case 'M': o->motd = arg; return -1;
+  case 'p':
+    if (parse_num(arg, 0, 65535, 0, &v) < 0)
+      return bad("port", arg);
+    o->port = (int)v;
+    return -1;
+  case 'P':
+    if (strcmp(arg, "irc") && strcmp(arg, "plain"))
+      return bad("proto", arg);
+    *proto = arg[0] == 'i' ? &chatd_irc : &chatd_plain;
+    return -1;
+  case 'c':
+    if (parse_num(arg, 1, 1000000, 0, &v) < 0)
+      return bad("max-clients", arg);
+    o->max_clients = (int)v;
+    return -1;
+  case 'q':
+    if (parse_num(arg, 1024, 1L << 30, 1, &v) < 0)
+      return bad("sendq", arg);
+    o->sendq = (size_t)v;
+    return -1;
+  case 'i':
+    if (parse_num(arg, 1, 86400, 0, &v) < 0)
+      return bad("ping", arg);
+    o->ping = (int)v;
+    return -1;
+  case 'f':
+    if (strcmp(arg, "on") && strcmp(arg, "off"))
+      return bad("flood", arg);
+    o->flood = arg[1] == 'n';
+    return -1;
+  case 'h': usage(stdout); return 0;
+  default: return 2; /* parse() has said what was wrong */
+  }
+}
+
+static int parse(int argc, char **argv, chatd_opts *o,
+                 const chatd_proto **proto) {
+  static const struct option longs[] = {
+      {"host", required_argument, 0, 'H'},
+      {"port", required_argument, 0, 'p'},
+      {"proto", required_argument, 0, 'P'},
+      {"name", required_argument, 0, 'n'},
+      {"max-clients", required_argument, 0, 'c'},
+      {"sendq", required_argument, 0, 'q'},
+      {"ping", required_argument, 0, 'i'},
+      {"motd", required_argument, 0, 'M'},
+      {"flood", required_argument, 0, 'f'},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  *o = (chatd_opts){.host = "127.0.0.1", .port = -1, .name = "chat.iomux",
+                    .max_clients = 10000, .sendq = 65536, .ping = 120,
+                    .flood = 1};
+  *proto = &chatd_irc;
+  int c;
+  opterr = 0; /* our own one-line messages */
+  while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
+    if (c == ':' || c == '?')
+      fprintf(stderr, "iomux-chatd: %s '%s' (try --help)\n",
+              c == ':' ? "missing value for" : "unknown option",
+              argv[optind - 1]);
+    int rc = option(c, optarg, o, proto);
+    if (rc >= 0)
+      return rc;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "iomux-chatd: unexpected argument '%s' (try --help)\n",
+            argv[optind]);
+    return 2;
+  }
+  if (o->port < 0)
+    o->port = (*proto)->default_port;
+  return -1;
+}
+
+/* ---- the run -------------------------------------------------------------- */
+
+/* The C library's words for errno (iom_strerror speaks of the library's
+ * own objects: ENOENT is "not registered" there, a missing file here). */
+static int fail(const char *what, int err) {
+  fprintf(stderr, "iomux-chatd: %s: %s\n", what, strerror(-err));
+  return 1;
+}
+
+/* Signals first: a script that reads the port and sends SIGTERM at once
+ * must get a clean exit. */
+static int start(chatd *d, const chatd_opts *o, int console) {
+  int err = iom_loop_new(IOM_DEFAULT, &d->loop);
+  if (err < 0)
+    return fail("loop", err);
+  if ((err = iom_signal_new(d->loop, on_signal, d, &d->sigint)) < 0 ||
+      (err = iom_signal_new(d->loop, on_signal, d, &d->sigterm)) < 0 ||
+      (err = iom_signal_start(d->sigint, SIGINT)) < 0 ||
+      (err = iom_signal_start(d->sigterm, SIGTERM)) < 0)
+    return fail("signals", err);
+  int port;
+  const char *what = "start";
+  if ((err = d->proto->start(d->loop, o, &d->srv, &port, &what)) < 0)
+    return fail(what, err);
+  if (console && (err = console_start(d)) < 0)
+    return fail("console", err);
+  printf("iomux-chatd: listening on %s:%d\n", o->host, port);
+  fflush(stdout);
+  return 0;
+}
+
+static void cleanup(chatd *d) {
+  if (d->srv)
+    d->proto->free(d->srv);
+  iom_io_free(d->console);
+  iom_lines_free(d->console_lines);
+  iom_signal_free(d->sigint);
+  iom_signal_free(d->sigterm);
+  if (d->loop && iom_loop_free(d->loop) < 0)
+    fprintf(stderr, "iomux-chatd: loop: handles left at exit\n");
+}
+
+int main(int argc, char **argv) {
+  int console = console_wanted();
+  open_std_fds();
+  chatd_opts o;
+  chatd d = {0};
+  int rc = parse(argc, argv, &o, &d.proto);
+  if (rc >= 0)
+    return rc;
+  rc = start(&d, &o, console);
+  if (rc == 0) {
+    int err = iom_loop_run(d.loop, IOM_RUN_DEFAULT);
+    if (err < 0)
+      rc = fail("loop", err);
+  }
+  cleanup(&d);
+  return rc;
+}

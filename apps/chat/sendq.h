@@ -1,0 +1,75 @@
+/* iomux-chatd: what the server sends, for both protocols.
+ *
+ * Three things every chat server needs on its output side:
+ *   - shared lines: a line meant for many clients (a channel message, a
+ *     QUIT) is formatted once into a reference-counted chat_msg, and every
+ *     recipient's stream queues a reference to the same bytes;
+ *   - batching: the first write to a client in a loop turn corks its
+ *     stream, so everything it is sent in that turn leaves in one writev
+ *     before the loop waits again;
+ *   - a send-queue cap: a client that does not read cannot hold more than
+ *     the cap (plus one turn's writes) of the server's memory; past it the
+ *     write is refused and the caller drops the client. (The kernel's
+ *     send buffer is held to the cap as well: chat_limit_sndbuf, conn.h.)
+ * And the end of a connection: the last line (ERROR ...), a graceful close,
+ * and an abort if the client has not taken its bytes within a second.
+ */
+#ifndef IOMUX_CHAT_SENDQ_H
+#define IOMUX_CHAT_SENDQ_H
+
+#include "iomux/loop.h"
+#include "iomux/stream.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One line shared by many queues; freed when the last reference goes. */
+typedef struct chat_msg {
+  unsigned refs;
+  unsigned len;
+  char bytes[];
+} chat_msg;
+
+/* A message of at most `max` bytes, printf-formatted and truncated to fit,
+ * ending with `eol` ("\r\n" or "\n"; kept even when truncated). One
+ * reference, the caller's. NULL when out of memory. */
+chat_msg *chat_msg_new(size_t max, const char *eol, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void chat_msg_unref(chat_msg *m);
+
+/* The output side of one client, embedded in the client's struct. */
+typedef struct chat_out {
+  iom_stream *s;
+  uint64_t turn;                /* loop iteration of the last write */
+  uint64_t deadline;            /* while closing: abort at this time (ms) */
+  struct chat_out *prev, *next; /* on the closing list */
+  unsigned closing : 1;         /* chat_out_close() was called */
+} chat_out;
+
+/* Server-wide: the cap and the clients that are closing. */
+typedef struct chat_sendq {
+  iom_loop *loop;
+  size_t cap;
+  iom_timer *linger; /* aborts closes that outlive their deadline */
+  chat_out closing;  /* list head, oldest first */
+} chat_sendq;
+
+int chat_sendq_init(chat_sendq *q, iom_loop *loop, size_t cap);
+/* Frees the timer. Every stream must be over (their on_close ran). */
+void chat_sendq_fini(chat_sendq *q);
+
+/* Queue bytes (copied) or a shared message (referenced) for `o`.
+ * Returns 0; -ENOBUFS when the client's queue is over the cap (nothing was
+ * queued: drop the client); -EPIPE once it is closing. */
+int chat_out_write(chat_sendq *q, chat_out *o, const char *buf, size_t len);
+int chat_out_share(chat_sendq *q, chat_out *o, chat_msg *m);
+
+/* Send `last` (may be NULL; not counted against the cap), flush, close.
+ * If the client has not taken everything within a second, the stream is
+ * aborted. on_close follows either way; it must call chat_out_closed(). */
+void chat_out_close(chat_sendq *q, chat_out *o, const char *last);
+
+/* From the stream's on_close: forget `o`. */
+void chat_out_closed(chat_sendq *q, chat_out *o);
+
+#endif
