@@ -297,7 +297,9 @@ static void on_eof(iom_stream *s, void *data) {
   http_conn *k = data;
   if (k->req && !retry(k)) {
     int err = iom_http_parser_eof(k->parser);
-    if (err < 0)
+    if (k->tls && !http_tls_done(k))
+      http_conn_fail(k, -EPROTO, "TLS handshake failed: connection closed");
+    else if (err < 0)
       http_conn_fail(k, err, iom_http_parser_reason(k->parser));
     else if (k->req)
       response_done(k, 0);

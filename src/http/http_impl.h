@@ -166,6 +166,7 @@ int http_tls_start(http_conn *k);          /* after connect: handshake */
 void http_tls_read(http_conn *k, const char *buf, size_t len);
 int http_tls_write(http_conn *k, const void *buf, size_t len);
 void http_tls_free(http_conn *k);
+int http_tls_done(const http_conn *k);     /* the handshake is over */
 void http_tls_session_free(http_host *h);
 
 #endif

@@ -224,6 +224,8 @@ void http_tls_read(http_conn *k, const char *buf, size_t len) {
     http_conn_fail(k, -EPIPE, "could not send");
 }
 
+int http_tls_done(const http_conn *k) { return k->tls && k->tls->done; }
+
 int http_tls_write(http_conn *k, const void *buf, size_t len) {
   if (SSL_write(k->tls->ssl, buf, (int)len) != (int)len) {
     ERR_clear_error();
@@ -245,6 +247,11 @@ void http_tls_ctx_free(iom_http_client *c) { (void)c; }
 void http_tls_session_free(http_host *h) { (void)h; }
 
 void http_tls_free(http_conn *k) { (void)k; }
+
+int http_tls_done(const http_conn *k) {
+  (void)k;
+  return 0;
+}
 
 int http_tls_start(http_conn *k) {
   http_conn_fail(k, -EPROTONOSUPPORT, "https: built without OpenSSL");
