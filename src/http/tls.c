@@ -51,13 +51,14 @@
 struct http_tls {
   SSL *ssl;
   BIO *rbio, *wbio;
-  int done; /* the handshake is over */
+  int done;   /* the handshake is over */
+  int failed; /* a TLS error: the session is not to be resumed */
 };
 
 /* A new session ticket: keep it for the host's next connection. */
 static int new_session(SSL *ssl, SSL_SESSION *sess) {
   http_conn *k = SSL_get_app_data(ssl);
-  if (!k)
+    if (!k)
     return 0;
   if (k->host->session)
     SSL_SESSION_free(k->host->session);
@@ -101,6 +102,11 @@ void http_tls_session_free(http_host *h) {
 void http_tls_free(http_conn *k) {
   if (!k->tls)
     return;
+  /* We close without close_notify (HTTP knows where the body ends), and
+   * SSL_free marks the session of a connection not shut down as not
+   * resumable: say the shutdown happened, unless TLS itself failed. */
+  if (k->tls->done && !k->tls->failed)
+    SSL_set_shutdown(k->tls->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   SSL_free(k->tls->ssl); /* and its BIOs */
   iom__free(k->tls);
   k->tls = NULL;
@@ -120,6 +126,7 @@ static int flush(http_conn *k) {
 /* Fail the connection with OpenSSL's word for what went wrong. */
 static void tls_fail(http_conn *k, const char *what) {
   const char *why = NULL;
+  k->tls->failed = 1;
   long v = SSL_get_verify_result(k->tls->ssl);
   if (v != X509_V_OK)
     why = X509_verify_cert_error_string(v);
