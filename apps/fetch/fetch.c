@@ -260,7 +260,9 @@ static void start_job(run *rn, size_t i) {
     fetch_result r = {.url = o->urls[i], .err = err};
     char why[128];
     snprintf(why, sizeof why, "%s%s", iom_strerror(err),
-             err == -EINVAL ? " (bad URL)" : "");
+             err == -EINVAL            ? " (bad URL)"
+             : err == -EPROTONOSUPPORT ? " (https: built without OpenSSL)"
+                                       : "");
     r.reason = why;
     report_result(o, &r);
     rn->t.done++;
