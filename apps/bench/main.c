@@ -1,6 +1,7 @@
 /* iomux-bench: the lab. Each mode measures one claim of the I/O-model texts
  * on this machine. */
 #include "bench.h"
+#include "fetch.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,8 @@ static const struct {
      "closed-loop load on an echo server: msg/s, latency, server CPU"},
     {"compare", bench_compare,
      "every echo model under the same load: a table, report, charts"},
+    {"fetch", bench_fetch,
+     "iomux-fetch vs curl --parallel, wget2, aria2c and wrk on nginx"},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 

@@ -6,7 +6,9 @@
  * arrived with a status below 400: rename() is atomic, so after a failure
  * (a reset, a timeout, a short body, a full disk) no partial file is left
  * under either name. Files are opened when the response's head arrives, so
- * a request that fails before it creates nothing.
+ * a request that fails before it creates nothing. A destination that is
+ * not a regular file (-O /dev/null, a pipe) is written straight: renaming
+ * over it would replace the device with a file.
  *
  * Disk writes are plain blocking write()s on the loop thread: the page
  * cache takes them at memory speed, and a body arrives a read buffer at a
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct job {
@@ -135,7 +138,16 @@ static int open_output(job *j) {
   }
   const char *url = o->urls[j->index];
   j->final = o->dir ? name_for(j->run, url) : strdup(o->out);
-  j->tmp = j->final ? tmp_for(j->final, j->index) : NULL;
+  if (!j->final)
+    return -ENOMEM;
+  struct stat st;
+  if (stat(j->final, &st) == 0 && !S_ISREG(st.st_mode)) {
+    /* A device or a pipe (-O /dev/null): written straight, never renamed
+     * over (that would replace the device with a file). */
+    j->fd = open(j->final, O_WRONLY | O_CLOEXEC);
+    return j->fd < 0 ? -errno : 0;
+  }
+  j->tmp = tmp_for(j->final, j->index);
   if (!j->tmp)
     return -ENOMEM;
   j->fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

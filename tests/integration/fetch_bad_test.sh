@@ -93,6 +93,10 @@ set -e
 [ $rc -eq 1 ] && ! [ -e "$tmp/one" ] || fail "-O left a file after a failure"
 [ -z "$(ls -A "$tmp" | grep part || true)" ] || fail "a .part file was left"
 
+# -O to a device writes to it and leaves it a device (no rename over it).
+"$fetch" -s -O /dev/null "$u/ok/1000" || fail "-O /dev/null"
+[ -c /dev/null ] || fail "/dev/null is no longer a device"
+
 # -L follows; without it the 302 is the answer.
 "$fetch" -s -L -O "$tmp/r" "$u/redirect/3"
 [ "$(cat "$tmp/r")" = done ] || fail "-L: got '$(cat "$tmp/r")'"
