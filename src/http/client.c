@@ -32,14 +32,6 @@
 
 #define LOOKUP_TTL_MS 60000
 
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = iom__malloc(n);
-  if (d)
-    memcpy(d, s, n);
-  return d;
-}
-
 int iom_http_client_new(iom_loop *loop, const iom_http_client_opts *opts,
                         iom_http_client **out) {
   static const iom_http_client_opts defaults;
@@ -52,7 +44,7 @@ int iom_http_client_new(iom_loop *loop, const iom_http_client_opts *opts,
   c->max_per_host = o->max_per_host > 0 ? o->max_per_host : 6;
   c->max_total = o->max_total > 0 ? o->max_total : 256;
   c->idle_timeout_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 30000;
-  c->user_agent = dup_str(o->user_agent ? o->user_agent : "iomux/0.1");
+  c->user_agent = http_strdup(o->user_agent ? o->user_agent : "iomux/0.1");
   iom__list_init(&c->hosts);
   iom__list_init(&c->waiting);
   iom__list_init(&c->reqs);

@@ -133,6 +133,9 @@ struct http_conn {
   size_t hdrs_cap;
 };
 
+/* url.c */
+char *http_strdup(const char *s); /* iom__malloc'd copy, or NULL */
+
 /* parse.c */
 int iom__http_casecmp(const char *a, size_t alen, const char *b);
 

@@ -17,14 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = iom__malloc(n);
-  if (d)
-    memcpy(d, s, n);
-  return d;
-}
-
 static void finish(void *arg);
 
 static void on_timeout(iom_timer *t, void *data) {
@@ -107,7 +99,7 @@ static int req_fill(iom_http_req *r, const iom_http_request_opts *o) {
     return err < 0 ? err : -EINVAL;
   if ((err = format_extra(r, o)) < 0 || (err = set_url(r)) < 0)
     return err;
-  if (!(r->method = dup_str(method)))
+  if (!(r->method = http_strdup(method)))
     return -ENOMEM;
   r->head = !strcmp(method, "HEAD");
   if (o->body_len) {
@@ -253,7 +245,7 @@ void http_req_redirect_method(iom_http_req *r, int status) {
   if (status == 303 || ((status == 301 || status == 302) &&
                         !strcmp(r->method, "POST"))) {
     if (strcmp(r->method, "HEAD")) {
-      char *get = dup_str("GET");
+      char *get = http_strdup("GET");
       if (get) {
         iom__free(r->method);
         r->method = get;

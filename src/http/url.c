@@ -31,6 +31,8 @@ static char *dup_range(const char *s, size_t n) {
   return d;
 }
 
+char *http_strdup(const char *s) { return dup_range(s, strlen(s)); }
+
 /* No white space or control bytes anywhere. */
 static int clean(const char *s) {
   for (; *s; s++)
