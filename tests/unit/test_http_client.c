@@ -352,6 +352,52 @@ static void test_free_in_flight(void **state) {
     assert_int_equal(g[i].done, 0);
 }
 
+/* An idle connection closes after idle_timeout_ms; the next request opens
+ * a new one. */
+static void test_idle_timeout(void **state) {
+  (void)state;
+  iom_http_client_opts o = {.idle_timeout_ms = 100};
+  make(&o);
+  got g[2];
+  get(&g[0], "/ok/1", 0);
+  run_until(g, 1);
+  iom_http_client_stats st;
+  iom_http_client_stats_get(client, &st);
+  assert_int_equal(st.idle, 1);
+  uint64_t t0 = tu_now_ms();
+  while (tu_now_ms() - t0 < 250)
+    iom_loop_run(loop, IOM_RUN_NOWAIT);
+  iom_http_client_stats_get(client, &st);
+  assert_int_equal(st.idle, 0);
+  get(&g[1], "/ok/2", 0);
+  run_until(&g[1], 1);
+  iom_http_client_stats_get(client, &st);
+  assert_int_equal(st.connections, 2);
+  assert_int_equal(st.reused, 0);
+  teardown();
+}
+
+/* A name, resolved on the pool. Where "localhost" gives ::1 first (nothing
+ * listens there), the refusal must lead to 127.0.0.1; where it gives only
+ * 127.0.0.1 this checks the lookup alone. */
+static void test_name_and_next_address(void **state) {
+  (void)state;
+  make(NULL);
+  got g;
+  char url[64];
+  snprintf(url, sizeof url, "http://localhost:%d/ok/6", port);
+  memset(&g, 0, sizeof g);
+  g.client = client;
+  assert_int_equal(iom_http_get(client, url, &g_cbs, &g, NULL), 0);
+  run_until(&g, 1);
+  assert_int_equal(g.err, 0);
+  assert_int_equal(g.bytes, 6);
+  iom_http_client_stats st;
+  iom_http_client_stats_get(client, &st);
+  assert_int_equal(st.lookups, 1);
+  teardown();
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -363,6 +409,8 @@ int main(void) {
       cmocka_unit_test(test_retry_after_drop),
       cmocka_unit_test(test_bad_url_and_tls),
       cmocka_unit_test(test_free_in_flight),
+      cmocka_unit_test(test_idle_timeout),
+      cmocka_unit_test(test_name_and_next_address),
   };
   alarm(60);
   return cmocka_run_group_tests(tests, start_server, stop_server);
