@@ -1,9 +1,10 @@
 /* iomux: an HTTP/1.1 client on the loop.
  *
  * Three parts, usable apart:
- *   - the response parser (iom_http_parser): incremental, no I/O, no
- *     allocation after it is made; bytes may arrive in any split. The client
- *     drives it, and so can a fuzzer or a test;
+ *   - the response parser (iom_http_parser): incremental, no I/O; it
+ *     allocates only to hold a line cut by the end of a buffer (at most
+ *     IOM_HTTP_MAX_HEADER, kept for reuse); bytes may arrive in any split.
+ *     The client drives it, and so can a fuzzer or a test;
  *   - URLs (iom_http_url): parse http:// and https:// URLs and resolve a
  *     reference (a redirect's Location) against a base;
  *   - the client (iom_http_client): requests over iomux streams, with a
@@ -170,8 +171,9 @@ typedef struct iom_http_client_opts {
 } iom_http_client_opts;
 
 /* A client on `loop`. `opts` may be NULL. Returns 0 and sets *out;
- * -ENOMEM; -EPROTONOSUPPORT never here (see iom_http_request); -EINVAL or
- * -ENOENT when ca_file cannot be loaded. */
+ * -ENOMEM; -ENOENT (ca_file cannot be read) or -EINVAL (it holds no
+ * certificate). A build without OpenSSL ignores the TLS options here and
+ * refuses https in iom_http_request. */
 int iom_http_client_new(iom_loop *loop, const iom_http_client_opts *opts,
                         iom_http_client **out);
 
