@@ -43,16 +43,19 @@ demo:
 	$(BUILD)/apps/bench/iomux-bench selector
 	$(BUILD)/apps/bench/iomux-bench compare --quick --out report
 
-# The IRC fuzz target (tests/fuzz/fuzz_irc.c) under clang's libFuzzer with
-# ASan and UBSan, for FUZZ_SECONDS (default 60). Inputs it finds go to
-# build-fuzz/corpus_irc; a crash leaves its input in build-fuzz/.
+# The fuzz targets under clang's libFuzzer with ASan and UBSan, each for
+# FUZZ_SECONDS (default 60): the IRC line parser and command dispatch
+# (tests/fuzz/fuzz_irc.c; inputs it finds go to build-fuzz/corpus_irc, a
+# crash leaves its input in build-fuzz/), then the HTTP response parser
+# (tests/fuzz/http).
 FUZZ_SECONDS ?= 60
-fuzz:
-	@scripts/deps.sh
+fuzz: build
 	tests/fuzz/build.sh build-fuzz/fuzz_irc
 	mkdir -p build-fuzz/corpus_irc
 	cd build-fuzz && ./fuzz_irc -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    -dict=../tests/fuzz/irc.dict corpus_irc ../tests/fuzz/corpus_irc
+	cmake -S . -B $(BUILD) -DFUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(BUILD) --target fuzz-http
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))

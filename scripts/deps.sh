@@ -2,7 +2,8 @@
 # Check for everything iomux needs to build and test, and install what is
 # missing. Idempotent: when all is present it only checks.
 # `scripts/deps.sh bench` also checks the lab's extras: the libuv, libev and
-# libevent echo servers it compares iomux against.
+# libevent echo servers it compares iomux against, and wrk and wget2 for the
+# fetch benchmark.
 #   - as root on Debian/Ubuntu: apt-get installs the missing packages
 #     (refreshing the package lists first when they are empty or stale);
 #   - otherwise: prints the exact command to run and fails.
@@ -18,6 +19,11 @@ need_cmd cmake cmake
 need_cmd pkg-config pkg-config
 need_pc cmocka libcmocka-dev
 need_pc liburing liburing-dev # the proactor's io_uring backend
+need_pc openssl libssl-dev # https in the http layer (optional to build)
+need_cmd curl curl # fetch tests: probing nginx; the fetch benchmark
+need_cmd openssl openssl # fetch tests: a throwaway CA and certificate
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 ||
+  missing="$missing nginx-light" # fetch tests: a real server
 # Real servers the tests start themselves (never as a system service):
 # ngircd for the chat client's test and the chat bench.
 { [ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null 2>&1; } ||
@@ -28,6 +34,8 @@ if [ "${1:-}" = bench ]; then
   need_pc libuv libuv1-dev
   need_pc libevent libevent-dev
   [ -f /usr/include/ev.h ] || missing="$missing libev-dev"
+  need_cmd wrk wrk # the fetch benchmark: nginx's own ceiling
+  need_cmd wget2 wget2
 fi
 
 [ -z "$missing" ] && exit 0

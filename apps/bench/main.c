@@ -1,6 +1,7 @@
 /* iomux-bench: the lab. Each mode measures one claim of the I/O-model texts
  * on this machine. */
 #include "bench.h"
+#include "fetch.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,8 @@ static const struct {
      "every echo model under the same load: a table, report, charts"},
     {"chat", bench_chat,
      "chat load on an IRC server: deliveries/s, latency, loss, server CPU"},
+    {"fetch", bench_fetch,
+     "iomux-fetch vs curl --parallel, wget2, aria2c and wrk on nginx"},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
