@@ -22,6 +22,7 @@ typedef struct chatd_opts {
                         before the drop; also the time to register */
   const char *motd;  /* --motd: a file, or NULL */
   int flood;         /* --flood on: per-client line rate limit */
+  unsigned batch_ms; /* --batch-ms: how long output may be held */
 } chatd_opts;
 
 /* One protocol's server. start() listens and returns the server and the

@@ -332,7 +332,7 @@ int irc_server_new(iom_loop *loop, const chatd_opts *opts, irc_server **out) {
   time_t now = time(NULL);
   strftime(srv->created, sizeof srv->created, "%a %b %d %Y at %H:%M:%S UTC",
            gmtime(&now));
-  int err = chat_sendq_init(&srv->q, loop, opts->sendq);
+  int err = chat_sendq_init(&srv->q, loop, opts->sendq, opts->batch_ms);
   if (err == 0)
     err = iom_timer_new(loop, on_sweep, srv, &srv->sweep);
   if (err == 0)

@@ -160,7 +160,7 @@ static int plain_start(iom_loop *loop, const chatd_opts *o, void **out,
   srv->loop = loop;
   srv->max_clients = o->max_clients;
   srv->clients.prev = srv->clients.next = &srv->clients;
-  int err = chat_sendq_init(&srv->q, loop, o->sendq);
+  int err = chat_sendq_init(&srv->q, loop, o->sendq, o->batch_ms);
   if (err == 0) {
     *what = o->host;
     err = iom_listener_new(loop, o->host, o->port, NULL, on_accept, srv,

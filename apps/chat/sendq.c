@@ -1,14 +1,19 @@
-/* iomux-chatd: shared lines, corked turns, the send-queue cap, lingering
- * closes (see sendq.h).
+/* iomux-chatd: shared lines, held (corked) output, the send-queue cap,
+ * lingering closes (see sendq.h).
  *
- * Why the cap is checked at a client's first write of a turn, against what
- * is queued then: writes to a corked stream all queue, so during a turn the
- * queue holds bytes the kernel has not even been offered yet, and a busy
- * turn (a JOIN storm, a benchmark's burst) would look like a slow client.
- * At the first write of the next turn the previous turn's writev has run,
- * so what is still queued is exactly what the client did not take. A
- * client that never reads is refused at most one turn after its queue
- * passed the cap: memory stays at the cap plus one turn of writes.
+ * Why hold output at all: a broadcast to 1,000 members is 1,000 sends, and
+ * messages arrive one per wake-up, so without holding every delivery is a
+ * system call of its own. Held for --batch-ms, every message that comes in
+ * meanwhile rides in the same writev: the system calls per delivery fall
+ * by the number of messages per batch, for at most that much latency.
+ *
+ * Why the cap is checked at a client's first write after a flush, against
+ * what is queued then: writes to a held stream all queue, so between
+ * flushes the queue holds bytes the kernel has not been offered yet, and a
+ * busy batch (a JOIN storm, a benchmark's burst) would look like a slow
+ * client. After a flush what is still queued is exactly what the client
+ * did not take. A client that never reads is refused at most one batch
+ * after its queue passed the cap: memory stays at the cap plus one batch.
  */
 #include "sendq.h"
 
@@ -56,24 +61,46 @@ static void msg_done(void *ctx, int status) {
 
 /* ---- writing --------------------------------------------------------------- */
 
-static uint64_t loop_turn(iom_loop *loop) {
-  iom_loop_stats st;
-  iom_loop_stats_get(loop, &st);
-  return st.iterations + 1; /* 0 stays "never written to" */
+static void unlink_out(chat_out *o) {
+  o->prev->next = o->next;
+  o->next->prev = o->prev;
+  o->prev = o->next = NULL;
 }
 
-/* Before each write: at the first of a turn, the cap check (see the top of
- * this file) and the cork. */
+static void link_out(chat_out *head, chat_out *o) {
+  o->prev = head->prev;
+  o->next = head;
+  o->prev->next = o;
+  head->prev = o;
+}
+
+/* Uncork every held stream: each sends what it was given since its first
+ * write of the batch in one writev. */
+static void on_flush(iom_timer *t, void *data) {
+  (void)t;
+  chat_sendq *q = data;
+  while (q->held.next != &q->held) {
+    chat_out *o = q->held.next;
+    unlink_out(o);
+    o->held = 0;
+    iom_stream_uncork(o->s);
+  }
+}
+
+/* Before each write: at the first of a batch, the cap check (see the top
+ * of this file), the cork, and the flush to come. */
 static int begin_write(chat_sendq *q, chat_out *o) {
   if (o->closing)
     return -EPIPE;
-  uint64_t turn = loop_turn(q->loop);
-  if (o->turn == turn)
+  if (o->held)
     return 0;
   if (iom_stream_queued(o->s) > q->cap)
     return -ENOBUFS;
-  o->turn = turn;
+  o->held = 1;
   iom_stream_cork(o->s);
+  link_out(&q->held, o);
+  if (!iom_timer_active(q->flush))
+    iom_timer_start(q->flush, q->batch_ms, 0);
   return 0;
 }
 
@@ -85,8 +112,8 @@ int chat_out_write(chat_sendq *q, chat_out *o, const char *buf, size_t len) {
 }
 
 /* The shared write: the recipient's queue points at m's bytes, and m lives
- * until the last queue has sent them (msg_done). Corked, nothing is sent
- * here: the bytes leave in the recipient's one writev for this turn. */
+ * until the last queue has sent them (msg_done). Held, nothing is sent
+ * here: the bytes leave in the recipient's one writev at the flush. */
 int chat_out_share(chat_sendq *q, chat_out *o, chat_msg *m) {
   int err = begin_write(q, o);
   if (err < 0)
@@ -99,12 +126,6 @@ int chat_out_share(chat_sendq *q, chat_out *o, chat_msg *m) {
 }
 
 /* ---- closing --------------------------------------------------------------- */
-
-static void unlink_out(chat_out *o) {
-  o->prev->next = o->next;
-  o->next->prev = o->prev;
-  o->prev = o->next = NULL;
-}
 
 /* Abort the closes past their deadline; wait for the next one. */
 static void on_linger(iom_timer *t, void *data) {
@@ -125,31 +146,39 @@ void chat_out_close(chat_sendq *q, chat_out *o, const char *last) {
   if (last)
     iom_stream_write(o->s, last, strlen(last));
   o->closing = 1;
+  if (o->held) { /* the close sends what was held */
+    unlink_out(o);
+    o->held = 0;
+  }
   iom_stream_close(o->s);
   /* Deadlines are all LINGER_MS from now: the list stays in order. */
   o->deadline = iom_loop_now(q->loop) + LINGER_MS;
-  o->prev = q->closing.prev;
-  o->next = &q->closing;
-  o->prev->next = o;
-  q->closing.prev = o;
+  link_out(&q->closing, o);
   if (!iom_timer_active(q->linger))
     iom_timer_start(q->linger, LINGER_MS, 0);
 }
 
 void chat_out_closed(chat_sendq *q, chat_out *o) {
   if (o->next)
-    unlink_out(o);
+    unlink_out(o); /* from the held list or the closing list */
+  o->held = 0;
   if (q->closing.next == &q->closing)
     iom_timer_stop(q->linger);
 }
 
-int chat_sendq_init(chat_sendq *q, iom_loop *loop, size_t cap) {
-  *q = (chat_sendq){.loop = loop, .cap = cap};
+int chat_sendq_init(chat_sendq *q, iom_loop *loop, size_t cap,
+                    unsigned batch_ms) {
+  *q = (chat_sendq){.loop = loop, .cap = cap, .batch_ms = batch_ms};
+  q->held.prev = q->held.next = &q->held;
   q->closing.prev = q->closing.next = &q->closing;
-  return iom_timer_new(loop, on_linger, q, &q->linger);
+  int err = iom_timer_new(loop, on_flush, q, &q->flush);
+  if (err == 0 && (err = iom_timer_new(loop, on_linger, q, &q->linger)) < 0)
+    iom_timer_free(q->flush);
+  return err;
 }
 
 void chat_sendq_fini(chat_sendq *q) {
+  iom_timer_free(q->flush);
   iom_timer_free(q->linger);
-  q->linger = NULL;
+  q->flush = q->linger = NULL;
 }

@@ -4,9 +4,10 @@
  *   - shared lines: a line meant for many clients (a channel message, a
  *     QUIT) is formatted once into a reference-counted chat_msg, and every
  *     recipient's stream queues a reference to the same bytes;
- *   - batching: the first write to a client in a loop turn corks its
- *     stream, so everything it is sent in that turn leaves in one writev
- *     before the loop waits again;
+ *   - batching: the first write to a client after a flush corks its
+ *     stream, and a flush --batch-ms later (0: on the loop's next turn,
+ *     before it waits) uncorks every held stream, so everything a client
+ *     was sent in between leaves in one writev;
  *   - a send-queue cap: a client that does not read cannot hold more than
  *     the cap (plus one turn's writes) of the server's memory; past it the
  *     write is refused and the caller drops the client. (The kernel's
@@ -40,22 +41,29 @@ void chat_msg_unref(chat_msg *m);
 /* The output side of one client, embedded in the client's struct. */
 typedef struct chat_out {
   iom_stream *s;
-  uint64_t turn;                /* loop iteration of the last write */
   uint64_t deadline;            /* while closing: abort at this time (ms) */
-  struct chat_out *prev, *next; /* on the closing list */
+  struct chat_out *prev, *next; /* on the held list, or (closing) the
+                                   closing list */
+  unsigned held : 1;            /* corked until the next flush */
   unsigned closing : 1;         /* chat_out_close() was called */
 } chat_out;
 
-/* Server-wide: the cap and the clients that are closing. */
+/* Server-wide: the cap, the held streams, the clients that are closing. */
 typedef struct chat_sendq {
   iom_loop *loop;
   size_t cap;
+  unsigned batch_ms;
+  iom_timer *flush;  /* uncorks every held stream */
   iom_timer *linger; /* aborts closes that outlive their deadline */
+  chat_out held;     /* list head */
   chat_out closing;  /* list head, oldest first */
 } chat_sendq;
 
-int chat_sendq_init(chat_sendq *q, iom_loop *loop, size_t cap);
-/* Frees the timer. Every stream must be over (their on_close ran). */
+/* The cap in bytes; batch_ms: how long a client's output may be held
+ * (0: until the loop's next turn). */
+int chat_sendq_init(chat_sendq *q, iom_loop *loop, size_t cap,
+                    unsigned batch_ms);
+/* Frees the timers. Every stream must be over (their on_close ran). */
 void chat_sendq_fini(chat_sendq *q);
 
 /* Queue bytes (copied) or a shared message (referenced) for `o`.

@@ -93,13 +93,19 @@ int iom_stream_write(iom_stream *s, const void *buf, size_t len);
 int iom_stream_write_ref(iom_stream *s, const void *buf, size_t len,
                          void (*done)(void *ctx, int status), void *ctx);
 
-/* Hold this stream's writes (write and write_ref queue them, nothing is
- * sent) until the loop's next turn, when they leave together in one writev
- * before the loop waits again. For a producer that writes many pieces to
- * many streams within one callback (a chat broadcast: one system call per
- * recipient per turn, not one per message). Water marks apply as usual.
- * Nothing happens on a closed or failed stream. */
+/* Hold this stream's writes: write and write_ref queue them and nothing is
+ * sent, until iom_stream_uncork sends them all in one writev. For a
+ * producer that writes many pieces to many streams (a chat broadcast: one
+ * system call per recipient per flush, not one per message; an HTTP head
+ * and body in one segment). Water marks apply as usual. close and shutdown
+ * uncork. Nothing happens on a closing or failed stream. */
 void iom_stream_cork(iom_stream *s);
+
+/* Send what was held since iom_stream_cork, now; what the kernel does not
+ * take stays queued and goes as the socket drains. The done callbacks of
+ * write_ref buffers that left, and on_resume_writing, may run before this
+ * returns. Nothing happens on a stream that is not corked. */
+void iom_stream_uncork(iom_stream *s);
 
 /* Bytes queued and not yet taken by the kernel. */
 size_t iom_stream_queued(const iom_stream *s);

@@ -203,6 +203,7 @@ static void send_request(http_conn *k) {
   iom__free(head);
   if (err == 0 && r->body_len)
     err = http_conn_write(k, r->body, r->body_len);
+  iom_stream_uncork(k->stream);
   if (err < 0)
     http_conn_fail(k, err, "could not send the request");
 }

@@ -34,15 +34,48 @@
 #define MSG_NOSIGNAL 0 /* the BSDs: SO_NOSIGPIPE is set on the socket */
 #endif
 
-static char *read_buffer(iom_loop *loop) {
-  char *buf = iom__loop_ext_get(loop, IOM__EXT_STREAM);
-  if (!buf && (buf = iom__malloc(READ_BUF_SIZE)))
-    iom__loop_ext_set(loop, IOM__EXT_STREAM, buf, iom__free);
-  return buf;
+/* What a loop's streams share: the read buffer, and spare headers for
+ * write_ref's queue entries, so a broadcast that queues one reference per
+ * recipient per message allocates nothing once the spares have grown. */
+#define SPARE_REFS_MAX 4096
+
+typedef struct shared {
+  char buf[READ_BUF_SIZE];
+  iom__chunk *spare; /* a stack, linked through next */
+  int nspare;
+} shared;
+
+static void shared_free(void *arg) {
+  shared *sh = arg;
+  while (sh->spare) {
+    iom__chunk *c = sh->spare;
+    sh->spare = c->next;
+    iom__free(c);
+  }
+  iom__free(sh);
+}
+
+static shared *shared_of(iom_loop *loop) {
+  shared *sh = iom__loop_ext_get(loop, IOM__EXT_STREAM);
+  if (!sh && (sh = iom__malloc(sizeof *sh))) {
+    sh->spare = NULL;
+    sh->nspare = 0;
+    iom__loop_ext_set(loop, IOM__EXT_STREAM, sh, shared_free);
+  }
+  return sh;
+}
+
+static iom__chunk *ref_alloc(iom_loop *loop) {
+  shared *sh = iom__loop_ext_get(loop, IOM__EXT_STREAM);
+  iom__chunk *c = sh->spare;
+  if (!c)
+    return iom__malloc(sizeof *c);
+  sh->spare = c->next;
+  sh->nspare--;
+  return c;
 }
 
 static void finish(void *arg);
-static void uncork(void *arg);
 static void on_io(iom_io *io, unsigned events, void *data);
 
 static void on_connect_timeout(iom_timer *t, void *data) {
@@ -54,7 +87,7 @@ int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
                      void *data, int connecting, int timeout_ms,
                      iom_stream **out) {
   static const iom_stream_cbs no_cbs;
-  if (!read_buffer(loop))
+  if (!shared_of(loop))
     return -ENOMEM;
   iom_stream *s = iom__calloc(1, sizeof *s);
   if (!s)
@@ -74,7 +107,6 @@ int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
   s->loop = loop;
   s->fd = fd;
   iom__defer_init(&s->finish, finish, s);
-  iom__defer_init(&s->uncork, uncork, s);
   s->cbs = cbs ? cbs : &no_cbs;
   s->data = data;
   s->high = DEFAULT_HIGH;
@@ -128,21 +160,29 @@ void iom__stream_fail(iom_stream *s, int err) {
   iom__defer_schedule(s->loop, &s->finish);
 }
 
-static void chunk_complete(iom__chunk *c, int status) {
+/* A written or dropped chunk: its done callback, then back to the spares
+ * (a reference's header) or freed (a copy). */
+static void chunk_complete(iom_loop *loop, iom__chunk *c, int status) {
   if (c->done)
     c->done(c->ctx, status);
+  shared *sh = iom__loop_ext_get(loop, IOM__EXT_STREAM);
+  if (c->cap == 0 && sh->nspare < SPARE_REFS_MAX) {
+    c->next = sh->spare;
+    sh->spare = c;
+    sh->nspare++;
+    return;
+  }
   iom__free(c);
 }
 
 static void finish(void *arg) {
   iom_stream *s = arg;
   iom_loop *loop = s->loop;
-  iom__defer_cancel(loop, &s->uncork);
   iom__chunk *c = s->head;
   s->head = s->tail = NULL;
   while (c) {
     iom__chunk *next = c->next;
-    chunk_complete(c, s->err < 0 ? s->err : -ECANCELED);
+    chunk_complete(loop, c, s->err < 0 ? s->err : -ECANCELED);
     c = next;
   }
   iom_timer_free(s->connect_timer);
@@ -166,7 +206,7 @@ static void peer_eof(iom_stream *s) {
 }
 
 static void do_read(iom_stream *s) {
-  char *buf = iom__loop_ext_get(s->loop, IOM__EXT_STREAM);
+  char *buf = ((shared *)iom__loop_ext_get(s->loop, IOM__EXT_STREAM))->buf;
   int rounds = 0;
   while (s->reading && !s->over) {
     ssize_t n = recv(s->fd, buf, READ_BUF_SIZE, 0);
@@ -297,7 +337,7 @@ int iom_stream_write_ref(iom_stream *s, const void *buf, size_t len,
   ssize_t sent = send_now(s, buf, len);
   if (sent < 0 || (size_t)sent == len)
     return 0;
-  iom__chunk *c = iom__malloc(sizeof *c);
+  iom__chunk *c = ref_alloc(s->loop);
   if (!c) {
     iom__stream_fail(s, -ENOMEM);
     return -ENOMEM;
@@ -370,7 +410,7 @@ static void do_write(iom_stream *s) {
   /* Callbacks last: they may write, close or abort this stream. */
   while (done) {
     iom__chunk *next = done->next;
-    chunk_complete(done, 0);
+    chunk_complete(s->loop, done, 0);
     done = next;
   }
   if (s->paused && !s->over && s->queued <= s->low) {
@@ -380,17 +420,16 @@ static void do_write(iom_stream *s) {
   }
 }
 
-/* Corking: the writes of one loop turn leave in one writev. The uncork call
- * is a deferred call of the loop, so it runs before the loop next waits. */
+/* Corking: writes queue, nothing is sent and writability is not watched,
+ * until uncork sends them all in one writev. */
 void iom_stream_cork(iom_stream *s) {
-  if (s->over || s->corked)
-    return;
-  s->corked = 1;
-  iom__defer_schedule(s->loop, &s->uncork);
+  if (!s->over && !s->closing)
+    s->corked = 1;
 }
 
-static void uncork(void *arg) {
-  iom_stream *s = arg;
+void iom_stream_uncork(iom_stream *s) {
+  if (!s->corked)
+    return;
   s->corked = 0;
   if (s->head && !s->connecting && !s->over)
     do_write(s);
@@ -413,8 +452,11 @@ int iom_stream_shutdown(iom_stream *s) {
   if (!writable_state(s))
     return -EPIPE;
   s->shut_wanted = 1;
+  s->corked = 0;
   if (!s->head && !s->connecting)
     drained(s);
+  else
+    iom__stream_update(s);
   return 0;
 }
 
@@ -423,6 +465,7 @@ void iom_stream_close(iom_stream *s) {
     return;
   s->closing = 1;
   s->reading = 0;
+  s->corked = 0; /* what was held goes out before the close */
   if (s->connecting || !s->head)
     iom__stream_fail(s, 0);
   else

@@ -30,7 +30,6 @@ struct iom_stream {
   size_t high, low;
   iom_timer *connect_timer;
   iom__defer finish; /* runs on_close on a later turn */
-  iom__defer uncork; /* sends what was held while corked */
   int err;
   unsigned reading : 1;    /* the app wants on_read */
   unsigned connecting : 1;
@@ -38,7 +37,7 @@ struct iom_stream {
   unsigned shut_wanted : 1;
   unsigned closing : 1;    /* close(): flush, then finish */
   unsigned over : 1;       /* finish is scheduled: nothing more happens */
-  unsigned corked : 1;     /* writes queue until the uncork call runs */
+  unsigned corked : 1;     /* writes queue until iom_stream_uncork */
 };
 
 /* Make a stream around `fd` (already non-blocking), connected, or with

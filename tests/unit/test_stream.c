@@ -429,9 +429,9 @@ static void test_write_ref(void **state) {
   assert_int_equal(iom_loop_free(loop), 0);
 }
 
-/* A corked stream sends nothing until the loop's next turn, then all of it
- * in order; write_ref buffers come back done(0); a close while corked
- * flushes first; a stream that fails while corked drops the held bytes. */
+/* A corked stream sends nothing, across loop turns, until uncork sends it
+ * all in order; write_ref buffers come back done(0); close and shutdown
+ * uncork; a stream aborted while corked drops the held bytes. */
 static void test_cork(void **state) {
   (void)state;
   iom_loop *loop = new_loop();
@@ -449,10 +449,14 @@ static void test_cork(void **state) {
         iom_stream_write_ref(p.s, "cde", 3, on_ref_done, &shared), 1);
     assert_int_equal(iom_stream_write(p.s, "f\n", 2), 0);
     assert_int_equal(iom_stream_queued(p.s), 7);
+    assert_true(iom_loop_run(loop, IOM_RUN_NOWAIT) >= 0);
+    assert_true(iom_loop_run(loop, IOM_RUN_NOWAIT) >= 0);
     char none;
     assert_int_equal(recv(sv[0], &none, 1, MSG_DONTWAIT), -1);
     assert_int_equal(errno, EAGAIN);
-    assert_true(iom_loop_run(loop, IOM_RUN_NOWAIT) >= 0);
+    assert_int_equal(shared.calls, round);
+    iom_stream_uncork(p.s);
+    iom_stream_uncork(p.s); /* twice is once */
     assert_int_equal(iom_stream_queued(p.s), 0);
     assert_int_equal(shared.calls, round + 1);
     assert_int_equal(shared.status, 0);
@@ -472,6 +476,21 @@ static void test_cork(void **state) {
   char bye[4];
   assert_int_equal(recv(sv[0], bye, 4, MSG_WAITALL), 3);
   assert_memory_equal(bye, "bye", 3);
+  close(sv[0]);
+  /* Shutdown uncorks too: the peer gets the bytes, then EOF. */
+  tu_tcp_pair(sv);
+  memset(&p, 0, sizeof p);
+  assert_int_equal(iom_stream_new(loop, sv[1], &producer_cbs, &p, &p.s), 0);
+  iom_stream_cork(p.s);
+  assert_int_equal(iom_stream_write(p.s, "last", 4), 0);
+  assert_int_equal(iom_stream_shutdown(p.s), 0);
+  char last[5];
+  for (int i = 0; i < 100 && iom_stream_queued(p.s); i++)
+    iom_loop_run(loop, IOM_RUN_NOWAIT);
+  assert_int_equal(recv(sv[0], last, 5, MSG_WAITALL), 4);
+  assert_memory_equal(last, "last", 4);
+  iom_stream_abort(p.s);
+  run_until(loop, producer_closed, &p);
   close(sv[0]);
   /* Held bytes of a stream that is aborted: write_ref gets -ECANCELED. */
   tu_tcp_pair(sv);
