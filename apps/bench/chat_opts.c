@@ -201,8 +201,8 @@ int chat_parse(int argc, char **argv, chat_opts *o) {
   while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
     switch (c) {
     case 'c': o->closed = 1; break;
-    case 'j': o->format = LOAD_JSON; break;
-    case 'v': o->format = LOAD_CSV; break;
+    case 'j': o->format = BENCH_JSON; break;
+    case 'v': o->format = BENCH_CSV; break;
     case 'a': o->allow_remote = 1; break;
     case 'h': usage(stdout); return 0;
     case '?':

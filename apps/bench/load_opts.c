@@ -140,8 +140,8 @@ int load_parse(int argc, char **argv, load_opts *o) {
   while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
     switch (c) {
     case 'u': o->upper = 1; break;
-    case 'j': o->format = LOAD_JSON; break;
-    case 'c': o->format = LOAD_CSV; break;
+    case 'j': o->format = BENCH_JSON; break;
+    case 'c': o->format = BENCH_CSV; break;
     case 'r': o->allow_remote = 1; break;
     case 'h': usage(stdout); return 0;
     case '?': usage(stderr); return 2;
