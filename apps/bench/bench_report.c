@@ -34,7 +34,8 @@ void bench_latency_text(const bench_latency *l, FILE *to) {
           duration(l->max, e, sizeof e));
 }
 
-void bench_latency_json(const bench_latency *l, FILE *to) {
+/* "latency_ns":{"p50":...,"mean":...} */
+static void bench_latency_json(const bench_latency *l, FILE *to) {
   fprintf(to, "\"latency_ns\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,"
           "\"p99_9\":%llu,\"max\":%llu,\"mean\":%.0f}",
           (unsigned long long)l->p50, (unsigned long long)l->p90,
@@ -42,11 +43,12 @@ void bench_latency_json(const bench_latency *l, FILE *to) {
           (unsigned long long)l->max, l->mean);
 }
 
-void bench_latency_csv_head(FILE *to) {
+/* CSV pieces: each column with a comma before it. */
+static void bench_latency_csv_head(FILE *to) {
   fprintf(to, ",p50_ns,p90_ns,p99_ns,p99_9_ns,max_ns");
 }
 
-void bench_latency_csv(const bench_latency *l, FILE *to) {
+static void bench_latency_csv(const bench_latency *l, FILE *to) {
   fprintf(to, ",%llu,%llu,%llu,%llu,%llu", (unsigned long long)l->p50,
           (unsigned long long)l->p90, (unsigned long long)l->p99,
           (unsigned long long)l->p999, (unsigned long long)l->max);
@@ -80,7 +82,8 @@ void bench_errors_text(const bench_errors *e, FILE *to) {
       fprintf(to, "    first %s: %s\n", e->names[k], first(e, k));
 }
 
-void bench_errors_json(const bench_errors *e, FILE *to) {
+/* "errors":{...},"first_errors":[...] */
+static void bench_errors_json(const bench_errors *e, FILE *to) {
   fprintf(to, "\"errors\":{");
   for (int k = 0; k < e->kinds; k++)
     fprintf(to, "%s\"%s\":%llu", k ? "," : "", e->keys[k],
@@ -95,14 +98,39 @@ void bench_errors_json(const bench_errors *e, FILE *to) {
   fprintf(to, "]");
 }
 
-void bench_errors_csv_head(const bench_errors *e, FILE *to) {
+static void bench_errors_csv_head(const bench_errors *e, FILE *to) {
   for (int k = 0; k < e->kinds; k++)
     fprintf(to, ",%s", e->keys[k]);
 }
 
-void bench_errors_csv(const bench_errors *e, FILE *to) {
+static void bench_errors_csv(const bench_errors *e, FILE *to) {
   for (int k = 0; k < e->kinds; k++)
     fprintf(to, ",%llu", (unsigned long long)e->count[k]);
+}
+
+/* ---- the end of a JSON object or CSV row ---------------------------------- */
+
+void bench_tail_json(const bench_tail *t, FILE *to) {
+  bench_latency_json(&t->lat, to);
+  fputc(',', to);
+  bench_errors_json(&t->err, to);
+  fprintf(to, ",\"server\":");
+  server_json(&t->srv, &t->how, to);
+  fprintf(to, "}\n");
+}
+
+void bench_tail_csv_head(const bench_tail *t, FILE *to) {
+  bench_latency_csv_head(to);
+  bench_errors_csv_head(&t->err, to);
+  server_csv_head(&t->how, to);
+  fprintf(to, ",load_cpu_s\n");
+}
+
+void bench_tail_csv(const bench_tail *t, FILE *to) {
+  bench_latency_csv(&t->lat, to);
+  bench_errors_csv(&t->err, to);
+  server_csv(&t->srv, &t->how, to);
+  fprintf(to, ",%.3f\n", t->load_cpu_s);
 }
 
 /* ---- the generator --------------------------------------------------------- */

@@ -23,11 +23,8 @@ uint64_t chat_error_total(const chat_result *r) {
 
 typedef struct summary {
   double window_s, sent_rate, deliv_rate;
-  bench_latency lat;
-  bench_errors err;
-  server_figures srv;
   server_rate rate;
-  server_report how;
+  bench_tail t; /* latency, errors, server; t.how points at rate */
 } summary;
 
 static void summarize(const chat_opts *o, const chat_result *r, summary *s) {
@@ -36,16 +33,18 @@ static void summarize(const chat_opts *o, const chat_result *r, summary *s) {
     s->sent_rate = (double)r->sent_window / s->window_s;
     s->deliv_rate = (double)r->delivered_window / s->window_s;
   }
-  bench_latency_of(&r->latency, &s->lat);
-  s->err = errors_of(r);
+  bench_tail *t = &s->t;
+  bench_latency_of(&r->latency, &t->lat);
+  t->err = errors_of(r);
   server_figures_of(o->server_pid, &r->srv_base, &r->srv_start, &r->srv_end,
-                    r->delivered_window, r->joined, &s->srv);
+                    r->delivered_window, r->joined, &t->srv);
   s->rate = (server_rate){"deliveries_per_cpu_s",
                           "deliveries_per_server_cpu_s",
                           "deliveries per server CPU-second",
-                          s->srv.per_cpu_s, 0, 1};
-  s->how = (server_report){.rates = &s->rate, .nrates = 1, .per = "client",
+                          t->srv.per_cpu_s, 0, 1};
+  t->how = (server_report){.rates = &s->rate, .nrates = 1, .per = "client",
                            .per_key = "rss_per_client_bytes"};
+  t->load_cpu_s = r->load_cpu_s;
 }
 
 /* ---- text ------------------------------------------------------------------- */
@@ -73,15 +72,15 @@ static void text(const chat_opts *o, const chat_result *r, const summary *s,
           "%llu owed in all)\n", s->deliv_rate,
           (unsigned long long)r->delivered_window,
           (unsigned long long)r->delivered, (unsigned long long)r->expected);
-  bench_latency_text(&s->lat, to);
+  bench_latency_text(&s->t.lat, to);
   if (r->self_echo)
     fprintf(to, "  note        the server echoed %llu messages to their "
             "sender (ignored)\n", (unsigned long long)r->self_echo);
-  bench_errors_text(&s->err, to);
+  bench_errors_text(&s->t.err, to);
   fprintf(to, "  load        CPU %.2f s = %.0f%% of one CPU (the generator)\n",
           r->load_cpu_s,
           s->window_s > 0 ? 100.0 * r->load_cpu_s / s->window_s : 0.0);
-  server_text(&s->srv, &s->how, s->window_s, to);
+  server_text(&s->t.srv, &s->t.how, s->window_s, to);
 }
 
 /* ---- JSON and CSV -------------------------------------------------------------- */
@@ -106,12 +105,7 @@ static void json(const chat_opts *o, const chat_result *r, const summary *s,
           (unsigned long long)r->delivered_window,
           (unsigned long long)r->expected, s->deliv_rate,
           (unsigned long long)r->self_echo, r->load_cpu_s);
-  bench_latency_json(&s->lat, to);
-  fputc(',', to);
-  bench_errors_json(&s->err, to);
-  fprintf(to, ",\"server\":");
-  server_json(&s->srv, &s->how, to);
-  fprintf(to, "}\n");
+  bench_tail_json(&s->t, to);
 }
 
 static void csv(const chat_opts *o, const chat_result *r, const summary *s,
@@ -119,20 +113,14 @@ static void csv(const chat_opts *o, const chat_result *r, const summary *s,
   fprintf(to, "host,port,clients,channels,senders,mode,rate,size,joined,"
           "setup_s,window_s,sent_window,sent_per_s,delivered_window,"
           "deliveries_per_s");
-  bench_latency_csv_head(to);
-  bench_errors_csv_head(&s->err, to);
-  server_csv_head(&s->how, to);
-  fprintf(to, ",load_cpu_s\n");
+  bench_tail_csv_head(&s->t, to);
   fprintf(to, "%s,%d,%d,%d,%d,%s,%g,%d,%llu,%.3f,%.6f,%llu,%.1f,%llu,%.1f",
           o->host, o->port, o->clients, o->channels, o->senders,
           o->closed ? "closed" : "open", o->rate, o->size,
           (unsigned long long)r->joined, (double)r->setup_ms / 1000.0,
           s->window_s, (unsigned long long)r->sent_window, s->sent_rate,
           (unsigned long long)r->delivered_window, s->deliv_rate);
-  bench_latency_csv(&s->lat, to);
-  bench_errors_csv(&s->err, to);
-  server_csv(&s->srv, &s->how, to);
-  fprintf(to, ",%.3f\n", r->load_cpu_s);
+  bench_tail_csv(&s->t, to);
 }
 
 void chat_report(const chat_opts *o, const chat_result *r, FILE *to) {

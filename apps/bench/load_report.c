@@ -26,12 +26,9 @@ uint64_t load_error_total(const load_result *r) {
 
 typedef struct summary {
   double window_s, msg_rate, byte_rate;
-  bench_latency lat;
-  bench_errors err;
-  server_figures srv;
   double wakeups; /* server context switches per message */
   server_rate rates[2];
-  server_report how;
+  bench_tail t; /* latency, errors, server; t.how points at rates */
 } summary;
 
 static void summarize(const load_opts *o, const load_result *r, summary *s) {
@@ -40,21 +37,23 @@ static void summarize(const load_opts *o, const load_result *r, summary *s) {
     s->msg_rate = (double)r->messages / s->window_s;
     s->byte_rate = (double)r->bytes / s->window_s;
   }
-  bench_latency_of(&r->latency, &s->lat);
-  s->err = errors_of(r);
+  bench_tail *t = &s->t;
+  bench_latency_of(&r->latency, &t->lat);
+  t->err = errors_of(r);
   server_figures_of(o->server_pid, &r->srv_base, &r->srv_start, &r->srv_end,
-                    r->messages, r->connected, &s->srv);
-  if (s->srv.known && r->messages)
-    s->wakeups = (double)s->srv.switches / (double)r->messages;
+                    r->messages, r->connected, &t->srv);
+  if (t->srv.known && r->messages)
+    s->wakeups = (double)t->srv.switches / (double)r->messages;
   s->rates[0] = (server_rate){"messages_per_cpu_s",
                               "messages_per_server_cpu_s",
-                              "messages per CPU-second", s->srv.per_cpu_s,
+                              "messages per CPU-second", t->srv.per_cpu_s,
                               0, 1};
   s->rates[1] = (server_rate){"wakeups_per_message", "wakeups_per_message",
                               "wake-ups per message", s->wakeups, 3, 4};
-  s->how = (server_report){.rates = s->rates, .nrates = 2,
+  t->how = (server_report){.rates = s->rates, .nrates = 2,
                            .per = "connection",
                            .per_key = "rss_per_conn_bytes"};
+  t->load_cpu_s = r->load_cpu_s;
 }
 
 /* ---- text ----------------------------------------------------------------- */
@@ -70,13 +69,13 @@ static void text(const load_opts *o, const load_result *r, const summary *s,
           "checked\n", s->window_s, o->warmup);
   fprintf(to, "  throughput  %.0f messages/s, %.2f MB/s (%llu messages)\n",
           s->msg_rate, s->byte_rate / 1e6, (unsigned long long)r->messages);
-  bench_latency_text(&s->lat, to);
-  bench_errors_text(&s->err, to);
+  bench_latency_text(&s->t.lat, to);
+  bench_errors_text(&s->t.err, to);
   fprintf(to, "  load        CPU %.2f s = %.0f%% of one CPU (the generator, "
           "%d process%s)\n", r->load_cpu_s,
           s->window_s > 0 ? 100.0 * r->load_cpu_s / s->window_s : 0.0,
           o->procs, o->procs > 1 ? "es" : "");
-  server_text(&s->srv, &s->how, s->window_s, to);
+  server_text(&s->t.srv, &s->t.how, s->window_s, to);
 }
 
 /* ---- JSON and CSV --------------------------------------------------------- */
@@ -95,30 +94,19 @@ static void json(const load_opts *o, const load_result *r, const summary *s,
           o->duration, s->window_s, (unsigned long long)r->messages,
           (unsigned long long)r->bytes, s->msg_rate, s->byte_rate,
           r->load_cpu_s);
-  bench_latency_json(&s->lat, to);
-  fputc(',', to);
-  bench_errors_json(&s->err, to);
-  fprintf(to, ",\"server\":");
-  server_json(&s->srv, &s->how, to);
-  fprintf(to, "}\n");
+  bench_tail_json(&s->t, to);
 }
 
 static void csv(const load_opts *o, const load_result *r, const summary *s,
                 FILE *to) {
   fprintf(to, "host,port,conns,connected,size,pipeline,procs,window_s,"
           "messages,messages_per_s,bytes_per_s");
-  bench_latency_csv_head(to);
-  bench_errors_csv_head(&s->err, to);
-  server_csv_head(&s->how, to);
-  fprintf(to, ",load_cpu_s\n");
+  bench_tail_csv_head(&s->t, to);
   fprintf(to, "%s,%d,%d,%llu,%d,%d,%d,%.6f,%llu,%.1f,%.1f", o->host, o->port,
           o->conns, (unsigned long long)r->connected, o->size, o->pipeline,
           o->procs, s->window_s, (unsigned long long)r->messages, s->msg_rate,
           s->byte_rate);
-  bench_latency_csv(&s->lat, to);
-  bench_errors_csv(&s->err, to);
-  server_csv(&s->srv, &s->how, to);
-  fprintf(to, ",%.3f\n", r->load_cpu_s);
+  bench_tail_csv(&s->t, to);
 }
 
 void load_report(const load_opts *o, const load_result *r, FILE *to) {
