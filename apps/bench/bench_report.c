@@ -5,7 +5,7 @@
 
 #include <sys/resource.h>
 
-/* ---- latency --------------------------------------------------------------- */
+/* ---- latency ------------------------------------------------------------- */
 
 void bench_latency_of(const histogram *h, bench_latency *out) {
   out->p50 = hist_percentile(h, 50), out->p90 = hist_percentile(h, 90);
@@ -54,7 +54,7 @@ static void bench_latency_csv(const bench_latency *l, FILE *to) {
           (unsigned long long)l->p999, (unsigned long long)l->max);
 }
 
-/* ---- errors ---------------------------------------------------------------- */
+/* ---- errors -------------------------------------------------------------- */
 
 static const char *first(const bench_errors *e, int k) {
   return e->first + (size_t)k * e->first_size;
@@ -108,7 +108,7 @@ static void bench_errors_csv(const bench_errors *e, FILE *to) {
     fprintf(to, ",%llu", (unsigned long long)e->count[k]);
 }
 
-/* ---- the end of a JSON object or CSV row ---------------------------------- */
+/* ---- the end of a JSON object or CSV row --------------------------------- */
 
 void bench_tail_json(const bench_tail *t, FILE *to) {
   bench_latency_json(&t->lat, to);
@@ -133,7 +133,7 @@ void bench_tail_csv(const bench_tail *t, FILE *to) {
   fprintf(to, ",%.3f\n", t->load_cpu_s);
 }
 
-/* ---- the generator --------------------------------------------------------- */
+/* ---- the generator ------------------------------------------------------- */
 
 double bench_own_cpu_s(void) {
   struct rusage ru;

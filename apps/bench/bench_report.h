@@ -15,7 +15,7 @@
 
 typedef enum bench_format { BENCH_TEXT, BENCH_JSON, BENCH_CSV } bench_format;
 
-/* ---- latency --------------------------------------------------------------- */
+/* ---- latency ------------------------------------------------------------- */
 
 /* The percentiles of a latency histogram, in ns (0 when it is empty). */
 typedef struct bench_latency {
@@ -28,7 +28,7 @@ void bench_latency_of(const histogram *h, bench_latency *out);
 /* "  latency     p50 1.2 ms  p90 ..." and a newline. */
 void bench_latency_text(const bench_latency *l, FILE *to);
 
-/* ---- errors ---------------------------------------------------------------- */
+/* ---- errors -------------------------------------------------------------- */
 
 /* A mode's error counts by kind, and the first of each kind in words. */
 typedef struct bench_errors {
@@ -45,7 +45,7 @@ uint64_t bench_errors_total(const bench_errors *e);
 /* "  errors      none", or the counts and a line per kind that occurred. */
 void bench_errors_text(const bench_errors *e, FILE *to);
 
-/* ---- the end of a JSON object or CSV row ---------------------------------- */
+/* ---- the end of a JSON object or CSV row --------------------------------- */
 
 /* What both reports end their JSON object and CSV row with, in this order:
  * latency, errors, the server and (CSV only; JSON has it earlier) the
@@ -66,7 +66,7 @@ void bench_tail_json(const bench_tail *t, FILE *to);
 void bench_tail_csv_head(const bench_tail *t, FILE *to);
 void bench_tail_csv(const bench_tail *t, FILE *to);
 
-/* ---- the generator --------------------------------------------------------- */
+/* ---- the generator ------------------------------------------------------- */
 
 /* This process's CPU seconds so far, user + system. */
 double bench_own_cpu_s(void);

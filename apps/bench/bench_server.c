@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- the samples ----------------------------------------------------------- */
+/* ---- the samples --------------------------------------------------------- */
 
 static int read_file(const char *path, char *buf, size_t cap) {
   FILE *f = fopen(path, "r");
@@ -76,7 +76,7 @@ int server_sample_read(int pid, server_sample *out) {
   return 0;
 }
 
-/* ---- the figures ----------------------------------------------------------- */
+/* ---- the figures --------------------------------------------------------- */
 
 void server_figures_of(int pid, const server_sample *base,
                        const server_sample *start, const server_sample *end,
@@ -97,7 +97,7 @@ void server_figures_of(int pid, const server_sample *base,
                  (double)clients;
 }
 
-/* ---- text, JSON, CSV ------------------------------------------------------- */
+/* ---- text, JSON, CSV ----------------------------------------------------- */
 
 void server_text(const server_figures *f, const server_report *how,
                  double window_s, FILE *to) {

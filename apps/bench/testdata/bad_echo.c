@@ -9,7 +9,8 @@
  * or, with late, is first served --after milliseconds after its accept (a
  * server slow to accept), then faithfully.
  * Written with poll() and blocking writes, on purpose without iomux: the
- * server that tests the load generator must not share its code.
+ * server that tests the load generator must not share its code. Its
+ * command line and listener are bad_irc's too (bad_server.c).
  *
  * usage: bad_echo --mode ok|flip|stall|close|late [--after N] [--port P]
  * Listens on 127.0.0.1; port 0 (the default) prints the chosen one.
@@ -120,7 +121,8 @@ static void run(int lfd) {
 int main(int argc, char **argv) {
   static const char *const names[] = {"ok", "flip", "stall", "close", "late"};
   int port = 0, m;
-  if (bad_parse(argc, argv, "bad_echo", names, 5, &m, &after, &port) < 0)
+  int n = (int)(sizeof names / sizeof names[0]);
+  if (bad_parse(argc, argv, "bad_echo", names, n, &m, &after, &port) < 0)
     return 2;
   mode = (enum mode)m;
   int lfd = bad_listen("bad_echo", port);

@@ -13,7 +13,8 @@
  *   corrupt  has one letter of its text changed;
  *   ok       nothing: a correct server.
  * Written with poll() and blocking writes, without iomux: the server that
- * tests the load generator must not share its code.
+ * tests the load generator must not share its code. Its command line and
+ * listener are bad_echo's too (bad_server.c).
  *
  * usage: bad_irc --mode ok|drop|dup|reorder|corrupt [--after N] [--port P]
  * Listens on 127.0.0.1; port 0 (the default) prints the chosen one.
@@ -210,7 +211,8 @@ int main(int argc, char **argv) {
   static const char *const names[] = {"ok", "drop", "dup", "reorder",
                                       "corrupt"};
   int port = 0, m;
-  if (bad_parse(argc, argv, "bad_irc", names, 5, &m, &after, &port) < 0)
+  int n = (int)(sizeof names / sizeof names[0]);
+  if (bad_parse(argc, argv, "bad_irc", names, n, &m, &after, &port) < 0)
     return 2;
   mode = (enum mode)m;
   int lfd = bad_listen("bad_irc", port);
