@@ -37,7 +37,7 @@ typedef struct client {
 
 static client clients[MAX_CLIENTS];
 static int nclients, accepted;
-static enum mode mode;
+static int mode; /* enum mode: bad_main sets it */
 static long after = 1000;
 
 /* late: the victim is not served before --after ms since its accept. */
@@ -120,14 +120,6 @@ static void run(int lfd) {
 
 int main(int argc, char **argv) {
   static const char *const names[] = {"ok", "flip", "stall", "close", "late"};
-  int port = 0, m;
   int n = (int)(sizeof names / sizeof names[0]);
-  if (bad_parse(argc, argv, "bad_echo", names, n, &m, &after, &port) < 0)
-    return 2;
-  mode = (enum mode)m;
-  int lfd = bad_listen("bad_echo", port);
-  if (lfd < 0)
-    return 1;
-  run(lfd);
-  return 1;
+  return bad_main(argc, argv, "bad_echo", names, n, &mode, &after, run);
 }

@@ -47,7 +47,7 @@ struct client {
 
 static client clients[MAX_CLIENTS];
 static int nclients;
-static enum mode mode;
+static int mode; /* enum mode: bad_main sets it */
 static long after = 100, deliveries;
 
 static void put(client *c, const char *s) {
@@ -210,14 +210,6 @@ static void run(int lfd) {
 int main(int argc, char **argv) {
   static const char *const names[] = {"ok", "drop", "dup", "reorder",
                                       "corrupt"};
-  int port = 0, m;
   int n = (int)(sizeof names / sizeof names[0]);
-  if (bad_parse(argc, argv, "bad_irc", names, n, &m, &after, &port) < 0)
-    return 2;
-  mode = (enum mode)m;
-  int lfd = bad_listen("bad_irc", port);
-  if (lfd < 0)
-    return 1;
-  run(lfd);
-  return 1;
+  return bad_main(argc, argv, "bad_irc", names, n, &mode, &after, run);
 }

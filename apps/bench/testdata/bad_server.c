@@ -19,9 +19,9 @@ static void usage(const char *prog, const char *const *modes, int nmodes) {
   fprintf(stderr, " [--after N] [--port P]\n");
 }
 
-int bad_parse(int argc, char **argv, const char *prog,
-              const char *const *modes, int nmodes, int *mode, long *after,
-              int *port) {
+static int parse(int argc, char **argv, const char *prog,
+                 const char *const *modes, int nmodes, int *mode,
+                 long *after, int *port) {
   int have_mode = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--port") == 0) {
@@ -40,7 +40,7 @@ int bad_parse(int argc, char **argv, const char *prog,
   return -1;
 }
 
-int bad_listen(const char *prog, int port) {
+static int listen_on(const char *prog, int port) {
   int one = 1;
   signal(SIGPIPE, SIG_IGN);
   struct sockaddr_in addr = {.sin_family = AF_INET,
@@ -59,6 +59,19 @@ int bad_listen(const char *prog, int port) {
   printf("%d\n", ntohs(addr.sin_port));
   fflush(stdout);
   return lfd;
+}
+
+int bad_main(int argc, char **argv, const char *prog,
+             const char *const *modes, int nmodes, int *mode, long *after,
+             void (*run)(int lfd)) {
+  int port = 0;
+  if (parse(argc, argv, prog, modes, nmodes, mode, after, &port) < 0)
+    return 2;
+  int lfd = listen_on(prog, port);
+  if (lfd < 0)
+    return 1;
+  run(lfd);
+  return 1;
 }
 
 int bad_write_all(int fd, const char *buf, size_t len) {
