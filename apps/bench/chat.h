@@ -4,8 +4,9 @@
 #ifndef IOMUX_BENCH_CHAT_H
 #define IOMUX_BENCH_CHAT_H
 
+#include "bench_report.h"
+#include "bench_server.h"
 #include "histogram.h"
-#include "load.h" /* load_format, server_sample, server_sample_read */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -24,7 +25,7 @@ typedef struct chat_opts {
   int closed;
   double duration, warmup, drain, setup_timeout; /* seconds */
   int server_pid; /* 0: none */
-  load_format format;
+  bench_format format;
   int allow_remote;
   const char *spawn;       /* "ngircd", or NULL */
   const char *ngircd;      /* its program */

@@ -1,15 +1,11 @@
-/* iomux-bench chat: options, and where to connect.
- *
- * As with `load`, the target must be a loopback address unless
- * --allow-remote says otherwise. */
+/* iomux-bench chat: options, and where to connect (bench_addr.c: loopback
+ * only, unless --allow-remote, as with `load`). */
 #define _GNU_SOURCE
+#include "bench_addr.h"
 #include "chat.h"
 #include "common/parse.h"
 
-#include <arpa/inet.h>
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -100,39 +96,6 @@ static int set_value(chat_opts *o, int c, const char *arg) {
   return bad;
 }
 
-static int is_loopback(const struct sockaddr_storage *ss) {
-  if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-  }
-  const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-  if (IN6_IS_ADDR_V4MAPPED(a))
-    return a->s6_addr[12] == 127;
-  return IN6_IS_ADDR_LOOPBACK(a);
-}
-
-static int resolve(chat_opts *o) {
-  char service[8];
-  snprintf(service, sizeof service, "%d", o->port);
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-  int rc = getaddrinfo(o->host, service, &hints, &ai);
-  if (rc != 0) {
-    fprintf(stderr, "iomux-bench chat: %s: %s\n", o->host, gai_strerror(rc));
-    return 2;
-  }
-  memcpy(&o->addr, ai->ai_addr, ai->ai_addrlen);
-  o->addrlen = ai->ai_addrlen;
-  freeaddrinfo(ai);
-  if (!o->allow_remote && !is_loopback(&o->addr)) {
-    fprintf(stderr, "iomux-bench chat: refusing to load %s: not a loopback "
-            "address (127.0.0.0/8, ::1); load aimed at another machine by "
-            "mistake is an attack on it. If it is yours: --allow-remote\n",
-            o->host);
-    return 2;
-  }
-  return -1;
-}
-
 /* The ngircd program: --ngircd, else the first on PATH, else /usr/sbin. */
 static const char *find_ngircd(void) {
   static char found[512];
@@ -201,8 +164,8 @@ int chat_parse(int argc, char **argv, chat_opts *o) {
   while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
     switch (c) {
     case 'c': o->closed = 1; break;
-    case 'j': o->format = LOAD_JSON; break;
-    case 'v': o->format = LOAD_CSV; break;
+    case 'j': o->format = BENCH_JSON; break;
+    case 'v': o->format = BENCH_CSV; break;
     case 'a': o->allow_remote = 1; break;
     case 'h': usage(stdout); return 0;
     case '?':
@@ -229,5 +192,6 @@ int chat_parse(int argc, char **argv, chat_opts *o) {
       o->ngircd = find_ngircd();
     return -1; /* the address is known once the server runs */
   }
-  return resolve(o);
+  return bench_resolve("chat", o->host, o->port, o->allow_remote, &o->addr,
+                       &o->addrlen);
 }

@@ -37,7 +37,6 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,13 +44,6 @@
 
 
 static uint64_t ms_of(double s) { return (uint64_t)(s * 1000.0 + 0.5); }
-
-static double own_cpu(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 static void sample_server(chat_gen *g, server_sample *into) {
   if (g->o->server_pid > 0)
@@ -113,7 +105,7 @@ static void on_window_end(iom_timer *t, void *data) {
   (void)t;
   chat_gen *g = data;
   g->res->window_ns = app_now_ns() - g->window_start_ns;
-  g->res->load_cpu_s += own_cpu();
+  g->res->load_cpu_s += bench_own_cpu_s();
   sample_server(g, &g->res->srv_end);
   g->phase = P_DRAIN;
   iom_timer_stop(g->pace);
@@ -126,7 +118,7 @@ static void on_warm(iom_timer *t, void *data) {
   chat_gen *g = data;
   g->phase = P_MEASURE;
   sample_server(g, &g->res->srv_start);
-  g->res->load_cpu_s = -own_cpu();
+  g->res->load_cpu_s = -bench_own_cpu_s();
   g->window_start_ns = app_now_ns();
   iom_timer_start(g->window, ms_of(g->o->duration), 0);
 }

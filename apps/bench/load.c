@@ -37,7 +37,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -342,19 +341,11 @@ static void sample_server(worker *w, server_sample *into) {
     server_sample_read(w->o->server_pid, into);
 }
 
-/* This process's CPU seconds so far (user + system). */
-static double own_cpu(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 static void on_window_end(iom_timer *t, void *data) {
   (void)t;
   worker *w = data;
   w->res->window_ns = app_now_ns() - w->window_start;
-  w->res->load_cpu_s += own_cpu();
+  w->res->load_cpu_s += bench_own_cpu_s();
   sample_server(w, &w->res->srv_end);
   finish(w);
 }
@@ -364,7 +355,7 @@ static void on_warm(iom_timer *t, void *data) {
   worker *w = data;
   w->phase = MEASURE;
   sample_server(w, &w->res->srv_start);
-  w->res->load_cpu_s = -own_cpu();
+  w->res->load_cpu_s = -bench_own_cpu_s();
   w->window_start = app_now_ns();
   iom_timer_start(w->window_timer, ms_of(w->o->duration), 0);
 }

@@ -3,6 +3,8 @@
 #ifndef IOMUX_BENCH_LOAD_H
 #define IOMUX_BENCH_LOAD_H
 
+#include "bench_report.h"
+#include "bench_server.h"
 #include "histogram.h"
 
 #include <stdint.h>
@@ -11,8 +13,6 @@
 
 #define LOAD_MAX_PROCS 256
 
-typedef enum load_format { LOAD_TEXT, LOAD_JSON, LOAD_CSV } load_format;
-
 typedef struct load_opts {
   const char *host;
   int port;
@@ -20,18 +20,10 @@ typedef struct load_opts {
   double duration, warmup; /* seconds */
   int upper, allow_remote;
   int server_pid; /* 0: none */
-  load_format format;
+  bench_format format;
   struct sockaddr_storage addr; /* host:port, resolved */
   socklen_t addrlen;
 } load_opts;
-
-/* What /proc says about the server at one moment. */
-typedef struct server_sample {
-  int ok;
-  double user_s, sys_s;      /* CPU time so far, all threads */
-  uint64_t ctxsw, nvctxsw;   /* context switches so far, all threads */
-  uint64_t hwm_kib, rss_kib; /* peak and current resident set */
-} server_sample;
 
 /* The kinds of error, each counted and each making the exit status 1. */
 enum { ERR_MISMATCH, ERR_LOST, ERR_STALLED, ERR_CONNECT, ERR_KINDS };
@@ -75,10 +67,6 @@ long payload_check(const payload *p, uint32_t id, uint64_t seq, size_t off,
 /* Parse the options and resolve the address (load_opts.c). Returns -1 to go
  * on, or an exit status (0 after --help, 2 on a bad option). */
 int load_parse(int argc, char **argv, load_opts *o);
-
-/* Read /proc/PID/stat, /proc/PID/status and the threads' context switches.
- * Returns 0 or a negative errno (-ENOENT: no such process). */
-int server_sample_read(int pid, server_sample *out);
 
 /* Print the result in o->format to `to`. */
 void load_report(const load_opts *o, const load_result *r, FILE *to);

@@ -1,19 +1,12 @@
-/* iomux-bench load: options, and where to connect.
- *
- * The target must be a loopback address (127.0.0.0/8, ::1) unless
- * --allow-remote says otherwise: a load generator pointed at someone else's
- * machine by a typo is a denial-of-service tool. */
+/* iomux-bench load: options, and where to connect (bench_addr.c: loopback
+ * only, unless --allow-remote). */
 #define _GNU_SOURCE
+#include "bench_addr.h"
 #include "load.h"
 
 #include "common/parse.h"
 
-#include <arpa/inet.h>
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define MAX_CONNS 1000000
 #define MAX_SIZE (1 << 20)
@@ -67,40 +60,6 @@ static int set_value(load_opts *o, int c, const char *arg) {
   return 0;
 }
 
-static int is_loopback(const struct sockaddr_storage *ss) {
-  if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-  }
-  const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-  if (IN6_IS_ADDR_V4MAPPED(a))
-    return a->s6_addr[12] == 127;
-  return IN6_IS_ADDR_LOOPBACK(a);
-}
-
-/* Resolve host:port once, here, and check it is allowed. */
-static int resolve(load_opts *o) {
-  char service[8];
-  snprintf(service, sizeof service, "%d", o->port);
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-  int rc = getaddrinfo(o->host, service, &hints, &ai);
-  if (rc != 0) {
-    fprintf(stderr, "iomux-bench load: %s: %s\n", o->host, gai_strerror(rc));
-    return 2;
-  }
-  memcpy(&o->addr, ai->ai_addr, ai->ai_addrlen);
-  o->addrlen = ai->ai_addrlen;
-  freeaddrinfo(ai);
-  if (!o->allow_remote && !is_loopback(&o->addr)) {
-    fprintf(stderr, "iomux-bench load: refusing to load %s: not a loopback "
-            "address (127.0.0.0/8, ::1); load aimed at another machine by "
-            "mistake is an attack on it. If it is yours: --allow-remote\n",
-            o->host);
-    return 2;
-  }
-  return -1;
-}
-
 static int check(load_opts *o) {
   const char *why = NULL;
   if (!o->port)
@@ -114,7 +73,8 @@ static int check(load_opts *o) {
     usage(stderr);
     return 2;
   }
-  return resolve(o);
+  return bench_resolve("load", o->host, o->port, o->allow_remote, &o->addr,
+                       &o->addrlen);
 }
 
 int load_parse(int argc, char **argv, load_opts *o) {
@@ -140,8 +100,8 @@ int load_parse(int argc, char **argv, load_opts *o) {
   while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
     switch (c) {
     case 'u': o->upper = 1; break;
-    case 'j': o->format = LOAD_JSON; break;
-    case 'c': o->format = LOAD_CSV; break;
+    case 'j': o->format = BENCH_JSON; break;
+    case 'c': o->format = BENCH_CSV; break;
     case 'r': o->allow_remote = 1; break;
     case 'h': usage(stdout); return 0;
     case '?': usage(stderr); return 2;

@@ -13,54 +13,25 @@
 # if they all passed.
 set -u
 bench=$1 bad=$2 ngircd=${3:-}
-tmp=$(mktemp -d)
-server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
-passed=0 failed=0
+. "$(dirname "$0")/bench_lib.sh"
 
-# check NAME WANT_STATUS PATTERN CHAT_ARGS...: want exit status 0 ("ok"),
-# 1 ("fail") or 2 ("usage"), and PATTERN (grep -E) in the output.
+# check NAME WANT PATTERN CHAT_ARGS...: want exit status 0 ("ok"), 1
+# ("fail") or 2 ("usage"), and PATTERN (grep -E) in the output.
 check() {
   name=$1 want=$2 pattern=$3
   shift 3
   timeout 60 "$bench" chat "$@" >"$tmp/out" 2>&1
-  status=$?
-  ok=1
-  case $want in
-  ok) [ "$status" -eq 0 ] || ok=0 ;;
-  fail) [ "$status" -eq 1 ] || ok=0 ;;
-  usage) [ "$status" -eq 2 ] || ok=0 ;;
-  esac
-  grep -Eq "$pattern" "$tmp/out" || ok=0
-  if [ "$ok" = 1 ]; then
-    passed=$((passed + 1))
-    echo "ok   $name (exit $status)"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: exit $status, wanted $want and /$pattern/; output:"
-    sed 's/^/    /' "$tmp/out"
-  fi
+  judge "$name" "$want" $? "$pattern"
 }
 
 # against_bad MODE NAME WANT PATTERN: 20 clients, 4 senders, 1 s.
 against_bad() {
   mode=$1 name=$2 want=$3 pattern=$4
-  # A new file each time: the background job truncates it only when it
-  # gets to run, and the last server's port must not be read meanwhile.
-  rm -f "$tmp/port"
-  "$bad" --mode "$mode" --after 100 >"$tmp/port" 2>"$tmp/bad.err" &
-  server=$!
-  port=
-  for _ in $(seq 50); do
-    port=$(head -n 1 "$tmp/port" 2>/dev/null)
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
+  start_server "$bad" --mode "$mode" --after 100 ||
+    { failed=$((failed + 1)); return; }
   check "$name" "$want" "$pattern" --port "$port" --clients 20 \
     --senders 4 --rate 400 --duration 1 --warmup 0.2 --drain 1
-  kill "$server" 2>/dev/null
-  wait "$server" 2>/dev/null
-  server=
+  stop_server
 }
 
 against_bad ok "a correct server passes" ok "errors +none"

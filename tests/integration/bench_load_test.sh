@@ -10,54 +10,16 @@
 # is one second with no warm-up.
 set -u
 bench=$1 bad=$2 echo=$3
-tmp=$(mktemp -d)
-server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
-passed=0 failed=0
+. "$(dirname "$0")/bench_lib.sh"
 
-# start_server CMD...: run it, wait for the port it prints, set $port.
-start_server() {
-  rm -f "$tmp/port" # the last server's port must not be read as this one's
-  "$@" >"$tmp/port" 2>"$tmp/server.err" &
-  server=$!
-  port=
-  for _ in $(seq 50); do
-    port=$(head -n 1 "$tmp/port" 2>/dev/null)
-    [ -n "$port" ] && return 0
-    sleep 0.1
-  done
-  echo "could not start: $*" >&2
-  cat "$tmp/server.err" >&2
-  return 1
-}
-
-stop_server() {
-  kill "$server" 2>/dev/null
-  wait "$server" 2>/dev/null
-  server=
-}
-
-# check NAME WANT_STATUS PATTERN LOAD_ARGS...: run the load, want exit
-# status 0 ("ok") or not ("fail"), and PATTERN (grep -E) in its output.
+# check NAME WANT PATTERN LOAD_ARGS...: run the load; want exit status 0
+# ("ok"), 1 ("fail") or 2 ("usage"), and PATTERN (grep -E) in its output.
 check() {
   name=$1 want=$2 pattern=$3
   shift 3
   timeout 20 "$bench" load --conns 4 --duration 1 --warmup 0 "$@" \
     >"$tmp/out" 2>&1
-  status=$?
-  ok=1
-  if [ "$want" = ok ] && [ "$status" -ne 0 ]; then ok=0; fi
-  if [ "$want" = fail ] && { [ "$status" -eq 0 ] || [ "$status" -ge 124 ]; }
-  then ok=0; fi
-  grep -Eq "$pattern" "$tmp/out" || ok=0
-  if [ "$ok" = 1 ]; then
-    passed=$((passed + 1))
-    echo "ok   $name (exit $status)"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: exit $status, wanted $want and /$pattern/; output:"
-    sed 's/^/    /' "$tmp/out"
-  fi
+  judge "$name" "$want" $? "$pattern"
 }
 
 # bad_echo MODE NAME WANT PATTERN [LOAD_ARGS...] (breaks after $after bytes)
@@ -110,9 +72,9 @@ start_server "$bad" --mode ok || failed=$((failed + 1))
 closed=$port
 stop_server
 check "connect failures counted" fail "connect failed 4" --port "$closed"
-check "remote address refused" fail "not a loopback address" \
+check "remote address refused" usage "not a loopback address" \
   --host 192.0.2.1 --port 7
-check "bad option refused" fail "bad value for --conns" --port 7 --conns x
+check "bad option refused" usage "bad value for --conns" --port 7 --conns x
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -9,21 +9,17 @@
  * or, with late, is first served --after milliseconds after its accept (a
  * server slow to accept), then faithfully.
  * Written with poll() and blocking writes, on purpose without iomux: the
- * server that tests the load generator must not share its code.
+ * server that tests the load generator must not share its code. Its
+ * command line and listener are bad_irc's too (bad_server.c).
  *
  * usage: bad_echo --mode ok|flip|stall|close|late [--after N] [--port P]
  * Listens on 127.0.0.1; port 0 (the default) prints the chosen one.
  */
+#include "bad_server.h"
 #include "common/clock.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,25 +37,12 @@ typedef struct client {
 
 static client clients[MAX_CLIENTS];
 static int nclients, accepted;
-static enum mode mode;
+static int mode; /* enum mode: bad_main sets it */
 static long after = 1000;
 
 /* late: the victim is not served before --after ms since its accept. */
 static int waiting(const client *c) {
   return mode == LATE && c->victim && app_now_ms() - c->accepted_ms < after;
-}
-
-static int write_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    buf += n;
-    len -= (size_t)n;
-  }
-  return 0;
 }
 
 static void drop(int i) {
@@ -72,13 +55,13 @@ static int serve(client *c, char *buf, long n) {
   long seen = c->seen, cut = after - seen; /* victim's bytes left before */
   c->seen += n;
   if (!c->victim || mode == OK || mode == LATE || cut >= n)
-    return write_all(c->fd, buf, (size_t)n);
+    return bad_write_all(c->fd, buf, (size_t)n);
   if (mode == FLIP) {
     if (cut >= 0)
       buf[cut] ^= 0x01;
-    return write_all(c->fd, buf, (size_t)n);
+    return bad_write_all(c->fd, buf, (size_t)n);
   }
-  if (cut > 0 && write_all(c->fd, buf, (size_t)cut) < 0)
+  if (cut > 0 && bad_write_all(c->fd, buf, (size_t)cut) < 0)
     return -1;
   if (mode == CLOSE)
     return -1;
@@ -135,45 +118,8 @@ static void run(int lfd) {
   }
 }
 
-static int parse(int argc, char **argv, int *port) {
-  static const char *const names[] = {"ok", "flip", "stall", "close", "late"};
-  int have_mode = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--port") == 0) {
-      *port = atoi(argv[i + 1]);
-    } else if (strcmp(argv[i], "--after") == 0) {
-      after = atol(argv[i + 1]);
-    } else if (strcmp(argv[i], "--mode") == 0) {
-      for (int m = 0; m < 5; m++)
-        if (strcmp(argv[i + 1], names[m]) == 0)
-          mode = (enum mode)m, have_mode = 1;
-    }
-  }
-  if (have_mode && argc % 2 == 1)
-    return 0;
-  fprintf(stderr, "usage: bad_echo --mode ok|flip|stall|close|late "
-                  "[--after N] [--port P]\n");
-  return -1;
-}
-
 int main(int argc, char **argv) {
-  int port = 0, one = 1;
-  if (parse(argc, argv, &port) < 0)
-    return 2;
-  signal(SIGPIPE, SIG_IGN);
-  struct sockaddr_in addr = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port)};
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-      bind(lfd, (struct sockaddr *)&addr, sizeof addr) || listen(lfd, 128) ||
-      getsockname(lfd, (struct sockaddr *)&addr, &len)) {
-    perror("bad_echo: listen");
-    return 1;
-  }
-  printf("%d\n", ntohs(addr.sin_port));
-  fflush(stdout);
-  run(lfd);
-  return 1;
+  static const char *const names[] = {"ok", "flip", "stall", "close", "late"};
+  int n = (int)(sizeof names / sizeof names[0]);
+  return bad_main(argc, argv, "bad_echo", names, n, &mode, &after, run);
 }

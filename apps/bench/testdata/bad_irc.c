@@ -13,18 +13,17 @@
  *   corrupt  has one letter of its text changed;
  *   ok       nothing: a correct server.
  * Written with poll() and blocking writes, without iomux: the server that
- * tests the load generator must not share its code.
+ * tests the load generator must not share its code. Its command line and
+ * listener are bad_echo's too (bad_server.c).
  *
  * usage: bad_irc --mode ok|drop|dup|reorder|corrupt [--after N] [--port P]
  * Listens on 127.0.0.1; port 0 (the default) prints the chosen one.
  */
-#include <arpa/inet.h>
+#include "bad_server.h"
+
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -48,20 +47,12 @@ struct client {
 
 static client clients[MAX_CLIENTS];
 static int nclients;
-static enum mode mode;
+static int mode; /* enum mode: bad_main sets it */
 static long after = 100, deliveries;
 
 static void put(client *c, const char *s) {
-  size_t len = strlen(s);
-  while (len > 0 && c->fd >= 0) {
-    ssize_t n = write(c->fd, s, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return; /* its read side ends it */
-    s += n;
-    len -= (size_t)n;
-  }
+  if (c->fd >= 0)
+    bad_write_all(c->fd, s, strlen(s)); /* on failure its read side ends it */
 }
 
 static void putf(client *c, const char *fmt, const char *a, const char *b) {
@@ -216,46 +207,9 @@ static void run(int lfd) {
   }
 }
 
-static int parse(int argc, char **argv, int *port) {
+int main(int argc, char **argv) {
   static const char *const names[] = {"ok", "drop", "dup", "reorder",
                                       "corrupt"};
-  int have_mode = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--port") == 0) {
-      *port = atoi(argv[i + 1]);
-    } else if (strcmp(argv[i], "--after") == 0) {
-      after = atol(argv[i + 1]);
-    } else if (strcmp(argv[i], "--mode") == 0) {
-      for (int m = 0; m < 5; m++)
-        if (strcmp(argv[i + 1], names[m]) == 0)
-          mode = (enum mode)m, have_mode = 1;
-    }
-  }
-  if (have_mode && argc % 2 == 1)
-    return 0;
-  fprintf(stderr, "usage: bad_irc --mode ok|drop|dup|reorder|corrupt "
-                  "[--after N] [--port P]\n");
-  return -1;
-}
-
-int main(int argc, char **argv) {
-  int port = 0, one = 1;
-  if (parse(argc, argv, &port) < 0)
-    return 2;
-  signal(SIGPIPE, SIG_IGN);
-  struct sockaddr_in addr = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port)};
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-      bind(lfd, (struct sockaddr *)&addr, sizeof addr) || listen(lfd, 128) ||
-      getsockname(lfd, (struct sockaddr *)&addr, &len)) {
-    perror("bad_irc: listen");
-    return 1;
-  }
-  printf("%d\n", ntohs(addr.sin_port));
-  fflush(stdout);
-  run(lfd);
-  return 1;
+  int n = (int)(sizeof names / sizeof names[0]);
+  return bad_main(argc, argv, "bad_irc", names, n, &mode, &after, run);
 }
