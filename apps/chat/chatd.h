@@ -22,6 +22,8 @@ typedef struct chatd_opts {
                         before the drop; also the time to register */
   const char *motd;  /* --motd: a file, or NULL */
   int flood;         /* --flood on: per-client line rate limit */
+  const char *cluster; /* --cluster redis://HOST:PORT[/db], or NULL */
+  const char *node_id; /* --node-id, or NULL (host name and pid) */
 } chatd_opts;
 
 /* One protocol's server. start() listens and returns the server and the

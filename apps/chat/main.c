@@ -126,6 +126,7 @@ static void usage(FILE *to) {
       "usage: iomux-chatd [--host H] [--port P] [--proto irc|plain]\n"
       "                   [--name SERVER] [--max-clients N] [--sendq BYTES]\n"
       "                   [--ping SECONDS] [--motd FILE] [--flood on|off]\n"
+      "                   [--cluster redis://HOST:PORT[/DB] [--node-id ID]]\n"
       "\n"
       "A group chat server. --proto irc (the default) speaks the IRC client\n"
       "protocol (irssi, WeeChat, HexChat, ii, nc); --proto plain is the\n"
@@ -150,6 +151,13 @@ static void usage(FILE *to) {
       "  --flood on|off    irc: a burst of 20 lines, then 4 lines/s; excess\n"
       "                    lines wait, past 8 KiB waiting: Excess Flood\n"
       "                    (default on; off for benchmarks)\n"
+      "  --cluster URL     irc: one network with the other chatd processes\n"
+      "                    on this Redis (redis://HOST:PORT[/DB], or\n"
+      "                    unix:PATH[?db=N]): users, channels and messages\n"
+      "                    are shared through it (docs/chat.md)\n"
+      "  --node-id ID      this node's name in the network (default: the\n"
+      "                    host name and the pid; [A-Za-z0-9._-], 48 at "
+      "most)\n"
       "\n"
       "It prints \"iomux-chatd: listening on HOST:PORT\" once it listens.\n"
       "`quit` on stdin (a terminal in the foreground, or a pipe), SIGINT or\n"
@@ -218,6 +226,16 @@ static int option(int c, const char *arg, chatd_opts *o,
       return bad("flood", arg);
     o->flood = arg[1] == 'n';
     return -1;
+  case 'C':
+#ifdef IOM_HAVE_HIREDIS
+    o->cluster = arg;
+    return -1;
+#else
+    fprintf(stderr, "iomux-chatd: --cluster: this iomux-chatd was built "
+                    "without hiredis (no cluster support)\n");
+    return 2;
+#endif
+  case 'N': o->node_id = arg; return -1;
   case 'h': usage(stdout); return 0;
   default: return 2; /* parse() has said what was wrong */
   }
@@ -235,6 +253,8 @@ static int parse(int argc, char **argv, chatd_opts *o,
       {"ping", required_argument, 0, 'i'},
       {"motd", required_argument, 0, 'M'},
       {"flood", required_argument, 0, 'f'},
+      {"cluster", required_argument, 0, 'C'},
+      {"node-id", required_argument, 0, 'N'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   *o = (chatd_opts){.host = "127.0.0.1", .port = -1, .name = "chat.iomux",
@@ -259,6 +279,11 @@ static int parse(int argc, char **argv, chatd_opts *o,
   }
   if (o->port < 0)
     o->port = (*proto)->default_port;
+  if ((o->cluster || o->node_id) && *proto != &chatd_irc) {
+    fprintf(stderr, "iomux-chatd: --cluster and --node-id are for --proto "
+                    "irc (try --help)\n");
+    return 2;
+  }
   return -1;
 }
 
