@@ -83,6 +83,8 @@ void net_link_lost(chat_net *net, const redisAsyncContext *ac) {
     net->cmd = NULL;
   if (ac && ac == net->sub)
     net->sub = NULL;
+  if (net->shutting_down)
+    return; /* each context finishes its own clean disconnect */
   if (net->state == NET_DOWN)
     return;
   int was_up = net->state == NET_UP;
@@ -98,8 +100,6 @@ void net_link_lost(chat_net *net, const redisAsyncContext *ac) {
   if (b)
     redisAsyncFree(b);
   net_bus_link_down(net);
-  if (net->shutting_down)
-    return;
   if (was_up) {
     say(net, "link to Redis lost", why[0] ? why : NULL);
     net_notice_all(net, "The network link is down: messages to and from "
@@ -360,6 +360,17 @@ int net_start(irc_server *srv, const char *url, const char *node_id,
   return 0;
 }
 
+/* Both contexts go now (their pending callbacks get NULL). */
+static void free_contexts(chat_net *net) {
+  redisAsyncContext *a = net->cmd, *b = net->sub;
+  net->cmd = net->sub = NULL;
+  net->state = NET_DOWN;
+  if (a)
+    redisAsyncFree(a);
+  if (b)
+    redisAsyncFree(b);
+}
+
 void net_shutdown(irc_server *srv) {
   chat_net *net = srv->net;
   if (!net || net->shutting_down)
@@ -372,7 +383,7 @@ void net_shutdown(irc_server *srv) {
     redisAsyncDisconnect(net->cmd); /* after the last reply */
     redisAsyncDisconnect(net->sub);
   } else {
-    net_link_lost(net, NULL);
+    free_contexts(net);
   }
 }
 
@@ -381,13 +392,8 @@ void net_free(irc_server *srv) {
   if (!net)
     return;
   net->shutting_down = 1;
-  net_link_lost(net, NULL);
-  redisAsyncContext *a = net->cmd, *b = net->sub;
-  net->cmd = net->sub = NULL;
-  if (a)
-    redisAsyncFree(a);
-  if (b)
-    redisAsyncFree(b);
+  free_contexts(net);
+  net_bus_link_down(net);
   iom_timer_free(net->tick);
   iom_timer_free(net->retry);
   net_bus_fini(net);

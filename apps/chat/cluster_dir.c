@@ -323,12 +323,19 @@ static const char *const scripts[NET_SCRIPTS] = {
         "if not s[1] then return {} end\n"
         "for j = 1, 8 do s[j] = s[j] or '' end\n"
         "return s\n",
-    /* MEMBERS_OF: lc ln... -> {Nick or ''} for each */
+    /* MEMBERS_OF: lc ln... -> for each: Nick (a member), "!Nick" (a user,
+     * not a member) or "" (no such user) */
     [NET_MEMBERS_OF] =
         "local out = {}\n"
         "for i = 2, #ARGV do\n"
-        "  local v = redis.call('HGET', 'chat:mb:'..ARGV[1], ARGV[i]) or ''\n"
-        "  if string.sub(v, 1, 1) == '@' then v = string.sub(v, 2) end\n"
+        "  local v = redis.call('HGET', 'chat:mb:'..ARGV[1], ARGV[i])\n"
+        "  if v then\n"
+        "    if string.sub(v, 1, 1) == '@' then v = string.sub(v, 2) end\n"
+        "  else\n"
+        "    local u = redis.call('HMGET', 'chat:user:'..ARGV[i], 'reg', "
+        "'nick')\n"
+        "    v = u[1] == '1' and '!'..u[2] or ''\n"
+        "  end\n"
         "  out[i - 1] = v\n"
         "end\n"
         "return out\n",

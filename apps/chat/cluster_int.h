@@ -26,7 +26,7 @@
 /* Times (docs/chat.md states them). */
 #define NET_TICK_MS 1000       /* heartbeat renewal, dead-node scan */
 #define NET_HEARTBEAT_MS 3000  /* a heartbeat key's TTL */
-#define NET_REAP_GRACE_MS 6000 /* connected this long before reaping others */
+#define NET_REAP_GRACE_MS 3000 /* connected this long before reaping others */
 #define NET_CONNECT_MS 1000    /* connect timeout */
 #define NET_COMMAND_MS 2000    /* no reply for this long: the link is down */
 #define NET_RETRY_MIN_MS 200   /* reconnect backoff: from this... */
