@@ -145,6 +145,7 @@ static void on_anchored(void *data, int ok) {
 
 static void start_announce(chat_net *net) {
   net->state = NET_ANNOUNCING;
+  net_dir_load(net);
   net_bus_link_up(net);
   if (net_bus_when_subscribed(net, "chat:ctl", on_anchored, net) < 0) {
     net_link_lost(net, NULL);

@@ -30,14 +30,33 @@ struct net_req {
   irc_client *c; /* NULL once the client is gone */
   net_answer_fn *fn;
   int flag;
-  char name[IRC_LINE];   /* the channel or nick asked about */
-  char arg[IRC_LINE];    /* a key, a reason, a channel... */
   char nick[IRC_NICKLEN + 1]; /* the asker's nick when it asked */
-  char first[IRC_LINE];  /* no answer: the command, run locally, first */
-  char more[IRC_LINE];   /* the rest of the command, run next */
-  char *data;            /* what else an answer keeps (JOIN: members) */
-  void *answer;          /* MODE: the answer the command runs again with */
+  /* Strings of the request's own (small, and there is one request per
+   * client at most): */
+  char *name;   /* the channel, nick or mask asked about; never NULL */
+  char *arg;    /* a key, a reason, a channel, a line; or NULL */
+  char *first;  /* no answer: the command again, run locally; or NULL */
+  char *more;   /* the rest of the command, run next; or NULL */
+  char *data;   /* what else an answer keeps (JOIN: members); or NULL */
+  void *answer; /* MODE: the answer the command runs again with */
 };
+
+/* A copy of s into *slot ("" and NULL give NULL). 0, or -1 (memory). */
+static int keep(char **slot, const char *s) {
+  free(*slot);
+  *slot = s && *s ? strdup(s) : NULL;
+  return s && *s && !*slot ? -1 : 0;
+}
+
+static void req_free(net_req *q) {
+  free(q->name);
+  free(q->arg);
+  free(q->first);
+  free(q->more);
+  free(q->data);
+  free(q->answer);
+  free(q);
+}
 
 /* ---- requests ----------------------------------------------------------------- */
 
@@ -75,8 +94,11 @@ static net_req *req_new(irc_client *c, net_answer_fn *fn, const char *name,
   q->c = c;
   q->fn = fn;
   snprintf(q->nick, sizeof q->nick, "%s", c->nick);
-  snprintf(q->name, sizeof q->name, "%s", name ? name : "");
-  snprintf(q->more, sizeof q->more, "%s", more ? more : "");
+  q->name = strdup(name ? name : "");
+  if (!q->name || keep(&q->more, more) < 0) {
+    req_free(q);
+    return NULL;
+  }
   return q;
 }
 
@@ -86,18 +108,16 @@ static void req_done(net_req *q) {
   irc_client *c = q->c;
   if (c && c->wait == q) {
     c->wait = NULL;
-    if (c->phase == IRC_ACTIVE && q->first[0])
+    if (c->phase == IRC_ACTIVE && q->first)
       irc_dispatch(c, q->first, strlen(q->first));
-    if (c->phase == IRC_ACTIVE && !c->wait && q->more[0]) {
+    if (c->phase == IRC_ACTIVE && !c->wait && q->more) {
       c->answer = q->answer;
       irc_dispatch(c, q->more, strlen(q->more));
       c->answer = NULL;
     }
     irc_resume(c);
   }
-  free(q->answer);
-  free(q->data);
-  free(q);
+  req_free(q);
 }
 
 static void on_answer(redisAsyncContext *ac, void *reply, void *data) {
@@ -113,8 +133,7 @@ static int ask(net_req *q, enum net_script s, int argc, const char **argv) {
   if (!q)
     return 0;
   if (net_eval(q->net, s, on_answer, q, argc, argv) < 0) {
-    free(q->data);
-    free(q);
+    req_free(q);
     return 0;
   }
   q->c->wait = q;
@@ -160,7 +179,7 @@ int net_nick(irc_client *c, const char *nick) {
     return 1;
   }
   net_req *q = req_new(c, on_claim, nick, NULL);
-  const char *argv[11];
+  const char *argv[12];
   char bufs[3][32];
   int n = net_claim_args(net, c, nick, c->nick, argv, bufs);
   if (ask(q, NET_CLAIM, n, argv))
@@ -256,8 +275,12 @@ static int on_joined(net_req *q, redisReply *r) {
   irc_client *c = q->c;
   if (code != 0) {
     if (c && code < 0) /* no answer: this node's own join (local code) */
-      snprintf(q->first, sizeof q->first, "JOIN %.200s %.200s", q->name,
-               q->arg);
+    {
+      char line[IRC_LINE];
+      snprintf(line, sizeof line, "JOIN %.200s %.200s", q->name,
+               q->arg ? q->arg : "");
+      keep(&q->first, line);
+    }
     if (c && code > 0) {
       const char *why = code == 473   ? "+i"
                         : code == 475 ? "+k"
@@ -302,7 +325,10 @@ int net_join(irc_client *c, const char *name, const char *key,
   net_req *q = req_new(c, on_joined, name, more);
   if (!q)
     return 0;
-  snprintf(q->arg, sizeof q->arg, "%s", key ? key : "");
+  if (keep(&q->arg, key) < 0) {
+    req_free(q);
+    return 0;
+  }
   const char *argv[] = {lc, ln, c->nick, name, key ? key : "", now};
   net_topic_chan(topic, sizeof topic, name);
   net_bus_ref(net, topic); /* subscribe now, while the script runs */
@@ -426,7 +452,7 @@ int net_topic_query(irc_client *c, const char *name, int set) {
 
 static net_answer_fn on_whois_who;
 
-/* 352 from a script's 7 fields: nick user host node real away op-or-inv */
+/* 352 from a script's 7 fields: nick user host srv real away op-or-inv */
 static void who_line(irc_client *c, const char *chan, const redisReply *r,
                      size_t i, int op) {
   irc_reply(c, "352", "%s %s %s %s %s %s%s :0 %s", chan, net_str(r, i + 1),
@@ -498,9 +524,9 @@ static int on_whois_who(net_req *q, redisReply *r) {
   irc_client *c = q->c;
   if (!c)
     return 0;
-  if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 7)
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 8)
     irc_reply(c, "352", "* %s %s %s %s %s :0 %s", net_str(r, 1),
-              net_str(r, 2), net_str(r, 3), net_str(r, 0),
+              net_str(r, 2), net_str(r, 7), net_str(r, 0),
               *net_str(r, 5) ? "G" : "H", net_str(r, 4));
   irc_reply(c, "315", "%s :End of /WHO list", q->name);
   return 0;
@@ -510,7 +536,7 @@ static int on_whois(net_req *q, redisReply *r) {
   irc_client *c = q->c;
   if (!c)
     return 0;
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 7) {
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 8) {
     irc_reply(c, "401", "%s :No such nick/channel", q->name);
     irc_reply(c, "318", "%s :End of /WHOIS list", q->name);
     return 0;
@@ -520,7 +546,7 @@ static int on_whois(net_req *q, redisReply *r) {
             net_str(r, 4));
   char list[IRC_LINE];
   size_t len = 0, room = IRC_LINE - 2 - 64 - 2 * IRC_NICKLEN;
-  for (size_t i = 7; i < r->elements; i++) {
+  for (size_t i = 8; i < r->elements; i++) {
     const char *chan = net_str(r, i);
     if (len > 0 && len + strlen(chan) + 1 > room) {
       irc_reply(c, "319", "%s :%.*s", nick, (int)len - 1, list);
@@ -531,7 +557,7 @@ static int on_whois(net_req *q, redisReply *r) {
   if (len > 0)
     irc_reply(c, "319", "%s :%.*s", nick, (int)len - 1, list);
   irc_reply(c, "312", "%s %s :iomux chat server (node %s)", nick,
-            c->srv->opts->name, net_str(r, 3));
+            net_str(r, 7), net_str(r, 3));
   if (*net_str(r, 5))
     irc_reply(c, "301", "%s :%s", nick, net_str(r, 5));
   irc_reply(c, "317", "%s 0 %s :seconds idle, signon time", nick,
@@ -601,14 +627,14 @@ int net_message(irc_client *c, const char *cmd, const char *target,
              suffix);
     const char *argv[] = {lname, payload};
     if (notice) {
-      free(q);
+      req_free(q);
       return net_eval(net, NET_CHANMSG, NULL, NULL, 2, argv) < 0 ? 0 : 2;
     }
     return ask(q, NET_CHANMSG, 2, argv);
   }
   const char *argv[] = {lname, head, prefix, suffix};
   if (notice) {
-    free(q);
+    req_free(q);
     return net_eval(net, NET_PRIVMSG, NULL, NULL, 4, argv) < 0 ? 0 : 2;
   }
   return ask(q, NET_PRIVMSG, 4, argv);
@@ -629,7 +655,8 @@ static int on_kick(net_req *q, redisReply *r) {
     irc_reply(c, "401", "%s :No such nick/channel", q->name);
   } else {
     chat_msg *msg = irc_msg_from(c, "KICK %s %s :%.*s", ch->name,
-                                 net_str(r, 1), IRC_KICKLEN, q->arg);
+                                 net_str(r, 1), IRC_KICKLEN,
+                                 q->arg ? q->arg : "");
     irc_chan_send(ch, NULL, msg);
     char topic[NET_NAME_MAX + 8], fields[IRC_LINE];
     net_topic_chan(topic, sizeof topic, ch->name);
@@ -651,10 +678,11 @@ int net_kick(irc_client *c, irc_channel *ch, const char *nick,
   lower(ln, nick);
   net_req *q = req_new(c, on_kick, nick, more);
   if (!q || !(q->data = strdup(ch->name))) {
-    free(q);
+    if (q)
+      req_free(q);
     return 0;
   }
-  snprintf(q->arg, sizeof q->arg, "%s", reason);
+  keep(&q->arg, reason);
   const char *argv[] = {lc, ln};
   return ask(q, NET_KICK, 2, argv);
 }
@@ -664,7 +692,7 @@ static int on_invite(net_req *q, redisReply *r) {
   long long code = r ? net_int(r, 0) : -1;
   if (!c)
     return 0;
-  const char *chan = q->arg;
+  const char *chan = q->arg ? q->arg : "";
   if (code == 443) {
     irc_reply(c, "443", "%s %s :is already on channel", net_str(r, 1), chan);
   } else if (code != 0) {
@@ -700,7 +728,7 @@ int net_invite(irc_client *c, const char *nick, irc_channel *ch) {
   lower(ln, nick);
   net_req *q = req_new(c, on_invite, nick, NULL);
   if (q)
-    snprintf(q->arg, sizeof q->arg, "%s", ch->name);
+    keep(&q->arg, ch->name);
   const char *argv[] = {lc, ln};
   return ask(q, NET_INVITE, 2, argv);
 }
@@ -711,11 +739,9 @@ int net_invite(irc_client *c, const char *nick, irc_channel *ch) {
  * spelling if a member, "!Nick" if a user elsewhere, "" if none). */
 static int on_members(net_req *q, redisReply *r) {
   if (!q->c || !r || r->type != REDIS_REPLY_ARRAY) {
-    q->more[0] = '\0'; /* no answer: the MODE runs locally, once */
-    if (q->c) {
-      q->answer = strdup("");
-      snprintf(q->more, sizeof q->more, "%s", q->arg);
-    }
+    /* no answer: the MODE runs locally, once (an empty answer) */
+    if (q->c && (q->answer = strdup("")))
+      keep(&q->more, q->arg);
     return 0;
   }
   size_t len = 1;
@@ -733,7 +759,7 @@ static int on_members(net_req *q, redisReply *r) {
     nick = strtok_r(NULL, " ", &save);
   }
   q->answer = a;
-  snprintf(q->more, sizeof q->more, "%s", q->arg);
+  keep(&q->more, q->arg);
   return 0;
 }
 
@@ -768,14 +794,20 @@ int net_mode_ops(irc_client *c, irc_channel *ch, const irc_msg *m) {
     return 0;
   net_req *q = req_new(c, on_members, ch->name, NULL);
   if (!q || !(q->data = strdup(nicks))) {
-    free(q);
+    if (q)
+      req_free(q);
     return 0;
   }
   /* the MODE line again, to run once the answer is in */
-  len = (size_t)snprintf(q->arg, sizeof q->arg, "MODE");
-  for (int i = 0; i < m->nparams; i++)
-    len += (size_t)snprintf(q->arg + len, sizeof q->arg - len, " %s%s",
+  char line[IRC_LINE];
+  len = (size_t)snprintf(line, sizeof line, "MODE");
+  for (int i = 0; i < m->nparams && len < sizeof line; i++)
+    len += (size_t)snprintf(line + len, sizeof line - len, " %s%s",
                             i == m->nparams - 1 ? ":" : "", m->params[i]);
+  if (keep(&q->arg, line) < 0) {
+    req_free(q);
+    return 0;
+  }
   if (ask(q, NET_MEMBERS_OF, n, argv))
     return 1;
   return 0;

@@ -6,7 +6,8 @@
  *   chat:hb:<node>      string the node's heartbeat, TTL 3 s, renewed 1/s
  *   chat:nn:<node>      set    the nicks the node holds
  *   chat:users          set    every nick
- *   chat:user:<nick>    hash   node nick user host real signon reg inv away
+ *   chat:user:<nick>    hash   node srv nick user host real signon reg inv
+ *                              away (srv: the node's --name)
  *   chat:uc:<nick>      set    the user's channels
  *   chat:chans          set    every channel
  *   chat:chan:<chan>    hash   name created modes limit key topic tby tat
@@ -83,7 +84,8 @@
   "end\n"
 
 static const char *const scripts[NET_SCRIPTS] = {
-    /* CLAIM: ln node Nick old user host real signon reg inv away -> 1, or
+    /* CLAIM: ln node Nick old user host real signon reg inv away srv -> 1,
+     * or
      * 0 when another node holds the nick. A rename moves the memberships. */
     [NET_CLAIM] =
         "local ln, node, old = ARGV[1], ARGV[2], ARGV[4]\n"
@@ -113,7 +115,7 @@ static const char *const scripts[NET_SCRIPTS] = {
         "redis.call('HSET', k, 'node', node, 'nick', ARGV[3], 'user', ARGV[5],\n"
         "  'host', ARGV[6], 'real', ARGV[7], 'signon', ARGV[8], 'reg', "
         "ARGV[9],\n"
-        "  'inv', ARGV[10], 'away', ARGV[11])\n"
+        "  'inv', ARGV[10], 'away', ARGV[11], 'srv', ARGV[12])\n"
         "redis.call('SADD', 'chat:nn:'..node, ln)\n"
         "redis.call('SADD', 'chat:users', ln)\n"
         "return 1\n",
@@ -253,7 +255,7 @@ static const char *const scripts[NET_SCRIPTS] = {
         "  end\n"
         "end\n"
         "return out\n",
-    /* WHO_CHAN: lc inside -> {name, (nick user host node real away op)...} */
+    /* WHO_CHAN: lc inside -> {name, (nick user host srv real away op)...} */
     [NET_WHO_CHAN] =
         "local name = redis.call('HGET', 'chat:chan:'..ARGV[1], 'name')\n"
         "if not name then return {} end\n"
@@ -262,7 +264,7 @@ static const char *const scripts[NET_SCRIPTS] = {
         "for i = 1, #all, 2 do\n"
         "  local u = redis.call('HMGET', 'chat:user:'..all[i], 'nick', "
         "'user',\n"
-        "    'host', 'node', 'real', 'away', 'inv')\n"
+        "    'host', 'srv', 'real', 'away', 'inv')\n"
         "  if u[1] and (ARGV[2] == '1' or u[7] ~= '1') then\n"
         "    for j = 1, 6 do table.insert(out, u[j] or '') end\n"
         "    table.insert(out, string.sub(all[i + 1], 1, 1) == '@' and '@' "
@@ -270,7 +272,7 @@ static const char *const scripts[NET_SCRIPTS] = {
         "  end\n"
         "end\n"
         "return out\n",
-    /* WHO_ALL: -> {(nick user host node real away inv)...}, at most 10,000
+    /* WHO_ALL: -> {(nick user host srv real away inv)...}, at most 10,000
      * users looked at. */
     [NET_WHO_ALL] =
         "local out = {}\n"
@@ -280,19 +282,20 @@ static const char *const scripts[NET_SCRIPTS] = {
         "  if n > 10000 then break end\n"
         "  local u = redis.call('HMGET', 'chat:user:'..ln, 'nick', 'user', "
         "'host',\n"
-        "    'node', 'real', 'away', 'inv', 'reg')\n"
+        "    'srv', 'real', 'away', 'inv', 'reg')\n"
         "  if u[8] == '1' then\n"
         "    for j = 1, 7 do table.insert(out, u[j] or '') end\n"
         "  end\n"
         "end\n"
         "return out\n",
-    /* WHOIS: ln -> {nick user host node real away signon, "@#chan"...} */
+    /* WHOIS: ln -> {nick user host node real away signon srv,
+     * "@#chan"...} */
     [NET_WHOIS] =
         "local u = redis.call('HMGET', 'chat:user:'..ARGV[1], 'nick', 'user',\n"
-        "  'host', 'node', 'real', 'away', 'signon', 'reg')\n"
-        "if u[8] ~= '1' then return {} end\n"
+        "  'host', 'node', 'real', 'away', 'signon', 'srv', 'reg')\n"
+        "if u[9] ~= '1' then return {} end\n"
         "local out = {}\n"
-        "for j = 1, 7 do out[j] = u[j] or '' end\n"
+        "for j = 1, 8 do out[j] = u[j] or '' end\n"
         "for _, lc in ipairs(redis.call('SMEMBERS', 'chat:uc:'..ARGV[1])) do\n"
         "  local v = redis.call('HGET', 'chat:mb:'..lc, ARGV[1]) or ''\n"
         "  local name = redis.call('HGET', 'chat:chan:'..lc, 'name') or lc\n"
@@ -362,21 +365,38 @@ static const char *const scripts[NET_SCRIPTS] = {
 
 int net_eval(chat_net *net, enum net_script s, redisCallbackFn *fn,
              void *data, int argc, const char **argv) {
-  enum { MAX = 3 + 2100 };
   const char *stack[64 + 3], **all = stack;
   if (argc + 3 > (int)(sizeof stack / sizeof stack[0]) &&
       !(all = malloc(((size_t)argc + 3) * sizeof *all)))
     return -1;
-  all[0] = "EVAL";
-  all[1] = scripts[s];
+  int sha = net->sha[s][0] != '\0';
+  all[0] = sha ? "EVALSHA" : "EVAL";
+  all[1] = sha ? net->sha[s] : scripts[s];
   all[2] = "0";
   for (int i = 0; i < argc; i++)
     all[3 + i] = argv[i];
   int rc = net_command(net, fn, data, argc + 3, all, NULL);
   if (all != stack)
     free(all);
-  (void)MAX;
   return rc;
+}
+
+static void on_loaded(redisAsyncContext *ac, void *reply, void *data) {
+  (void)ac;
+  redisReply *r = reply;
+  char *sha = data;
+  if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
+    memcpy(sha, r->str, 41);
+}
+
+/* The SHA1s do not change (they are the scripts'), but a restarted Redis
+ * has forgotten the scripts: each new connection loads them again, before
+ * anything else, so an EVALSHA behind them always finds its script. */
+void net_dir_load(chat_net *net) {
+  for (int i = 0; i < NET_SCRIPTS; i++) {
+    const char *argv[] = {"SCRIPT", "LOAD", scripts[i]};
+    net_command(net, on_loaded, net->sha[i], 3, argv, NULL);
+  }
 }
 
 /* ---- writes after local events ---------------------------------------------- */
@@ -405,11 +425,12 @@ int net_claim_args(chat_net *net, irc_client *c, const char *nick,
   argv[8] = c->registered ? "1" : "0";
   argv[9] = c->invisible ? "1" : "0";
   argv[10] = c->away ? c->away : "";
-  return 11;
+  argv[11] = c->srv->opts->name;
+  return 12;
 }
 
 void net_dir_user(chat_net *net, irc_client *c) {
-  const char *argv[11];
+  const char *argv[12];
   char bufs[3][32];
   int n = net_claim_args(net, c, c->nick, c->nick, argv, bufs);
   net_eval(net, NET_CLAIM, NULL, NULL, n, argv);
@@ -562,7 +583,7 @@ void net_dir_announce(chat_net *net, void (*done)(chat_net *net)) {
   for (irc_client *c = srv->clients.next; c != &srv->clients; c = c->next) {
     if (!c->nick[0] || c->phase != IRC_ACTIVE)
       continue;
-    const char *argv[11];
+    const char *argv[12];
     char bufs[3][32];
     int n = net_claim_args(net, c, c->nick, "", argv, bufs);
     char *nick = strdup(c->nick);

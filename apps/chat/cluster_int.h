@@ -39,6 +39,17 @@
 
 enum net_state { NET_DOWN, NET_CONNECTING, NET_ANNOUNCING, NET_UP };
 
+/* The Lua scripts (cluster_dir.c), by name. Each (re)connect loads them
+ * (SCRIPT LOAD, before any other command), and once their SHA1s are known
+ * net_eval sends EVALSHA: 40 bytes instead of the script's few hundred. */
+enum net_script {
+  NET_CLAIM, NET_RELEASE, NET_NODE_CLEAR, NET_REAP, NET_JOIN, NET_PART,
+  NET_TOPIC, NET_MODE, NET_KICK, NET_INVITE, NET_PRIVMSG, NET_CHANMSG,
+  NET_NAMES, NET_WHO_CHAN, NET_WHO_ALL, NET_WHOIS, NET_LIST, NET_CHAN_INFO,
+  NET_MEMBERS_OF, NET_RESTORE_CHAN, NET_SCRIPTS
+};
+
+
 typedef struct net_topic net_topic;
 typedef struct net_origin net_origin;
 
@@ -61,6 +72,7 @@ struct chat_net {
   uint64_t backoff_ms;
   iom_timer *tick, *retry;
   uint64_t dropped;      /* publications dropped while down */
+  char sha[NET_SCRIPTS][41]; /* the scripts' SHA1s, once Redis told them */
 
   /* cluster_bus.c */
   chat_names topics;     /* net_topic by name */
@@ -116,18 +128,12 @@ void net_lower(char *dst, size_t size, const char *src);
 
 /* ---- cluster_dir.c -------------------------------------------------------------- */
 
-/* The Lua scripts, by name (net_eval sends the script itself: Redis
- * caches it; the text is a few hundred bytes). */
-enum net_script {
-  NET_CLAIM, NET_RELEASE, NET_NODE_CLEAR, NET_REAP, NET_JOIN, NET_PART,
-  NET_TOPIC, NET_MODE, NET_KICK, NET_INVITE, NET_PRIVMSG, NET_CHANMSG,
-  NET_NAMES, NET_WHO_CHAN, NET_WHO_ALL, NET_WHOIS, NET_LIST, NET_CHAN_INFO,
-  NET_MEMBERS_OF, NET_RESTORE_CHAN, NET_SCRIPTS
-};
-/* EVAL script with no KEYS and these arguments (up to 64). Returns 0 or
- * -1 (link down: fn will not run). */
+/* EVAL(SHA) script with no KEYS and these arguments. Returns 0 or -1
+ * (link down: fn will not run). */
 int net_eval(chat_net *net, enum net_script s, redisCallbackFn *fn,
              void *data, int argc, const char **argv);
+/* SCRIPT LOAD every script: first thing on a new command connection. */
+void net_dir_load(chat_net *net);
 
 /* Directory writes, fire and forget (dropped while the link is down: the
  * announce after the reconnect writes the whole local state again). */
@@ -143,7 +149,7 @@ void net_dir_announce(chat_net *net, void (*done)(chat_net *net));
 void net_dir_tick(chat_net *net, int reap);
 /* The shutdown: everything of this node leaves the directory. */
 void net_dir_leave(chat_net *net);
-/* The claim's arguments for c under `nick` (also the announce's). */
+/* The claim's 12 arguments for c under `nick` (also the announce's). */
 int net_claim_args(chat_net *net, irc_client *c, const char *nick,
                    const char *old, const char **argv, char bufs[][32]);
 
