@@ -90,7 +90,7 @@ struct irc_client {
   char *quit;    /* the reason, once dropped */
   char *away;    /* the away message, NULL when here */
   char *backlog; /* flood control: lines waiting (read paused), NULL */
-  uint32_t backlog_len;
+  uint32_t backlog_len, backlog_cap;
   void *wait;    /* --cluster: a question in flight; lines wait meanwhile */
   void *answer;  /* --cluster: an answer fetched for the line running */
   uint32_t mark;        /* irc_send_common: already sent this one */

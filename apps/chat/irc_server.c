@@ -34,6 +34,7 @@
 #define FLOOD_LINE_MS 250   /* 4 lines a second... */
 #define FLOOD_BURST_MS 5000 /* ...after a burst of 20 */
 #define FLOOD_BACKLOG 8192  /* bytes of waiting lines before Excess Flood */
+#define WAIT_BACKLOG (FLOOD_BACKLOG + 65536) /* ...waiting for the network */
 
 static void reap(void *arg);
 
@@ -89,7 +90,7 @@ static void detach(irc_client *c) {
   }
   free(c->backlog);
   c->backlog = NULL;
-  c->backlog_len = 0;
+  c->backlog_len = c->backlog_cap = 0;
   c->phase = IRC_GONE;
 }
 
@@ -127,14 +128,28 @@ static int flood_ok(irc_client *c) {
   return 1;
 }
 
+/* Lines wait here while the client floods, or (--cluster) while it waits
+ * for the network's answer. Past FLOOD_BACKLOG a flooder is dropped; a
+ * client that only waits may have sent one read's worth meanwhile (reading
+ * stops as soon as lines wait, so that is the most it can be). */
 static void backlog_add(irc_client *c, const char *line, size_t len) {
-  if (!c->backlog && !(c->backlog = malloc(FLOOD_BACKLOG))) {
-    irc_drop(c, "Out of memory");
-    return;
-  }
-  if (len + 1 > FLOOD_BACKLOG - c->backlog_len) {
+  size_t cap = c->wait || c->backlog_cap > FLOOD_BACKLOG ? WAIT_BACKLOG
+                                                         : FLOOD_BACKLOG;
+  if (len + 1 > cap - c->backlog_len) {
     irc_drop(c, "Excess Flood");
     return;
+  }
+  if (c->backlog_len + len + 1 > c->backlog_cap) {
+    uint32_t want = c->backlog_cap ? c->backlog_cap * 2 : FLOOD_BACKLOG;
+    while (want < c->backlog_len + len + 1)
+      want *= 2;
+    char *more = realloc(c->backlog, want > cap ? cap : want);
+    if (!more) {
+      irc_drop(c, "Out of memory");
+      return;
+    }
+    c->backlog = more;
+    c->backlog_cap = want > cap ? (uint32_t)cap : want;
   }
   memcpy(c->backlog + c->backlog_len, line, len);
   c->backlog[c->backlog_len + len] = '\n';
@@ -144,17 +159,21 @@ static void backlog_add(irc_client *c, const char *line, size_t len) {
 /* Run waiting lines while the bucket allows (and no answer from the
  * network is awaited, --cluster); once none wait, read again. */
 static void backlog_run(irc_client *c) {
-  while (c->backlog_len > 0 && c->phase == IRC_ACTIVE && !c->wait &&
+  size_t off = 0; /* lines before it have run; one memmove at the end */
+  while (off < c->backlog_len && c->phase == IRC_ACTIVE && !c->wait &&
          flood_ok(c)) {
-    char *nl = memchr(c->backlog, '\n', c->backlog_len);
-    size_t len = (size_t)(nl - c->backlog);
-    irc_dispatch(c, c->backlog, len);
-    c->backlog_len -= (uint32_t)len + 1;
-    memmove(c->backlog, nl + 1, c->backlog_len);
+    char *line = c->backlog + off;
+    char *nl = memchr(line, '\n', c->backlog_len - off);
+    off += (size_t)(nl - line) + 1;
+    irc_dispatch(c, line, (size_t)(nl - line));
   }
+  c->backlog_len -= (uint32_t)off;
+  if (off > 0 && c->backlog_len > 0)
+    memmove(c->backlog, c->backlog + off, c->backlog_len);
   if (c->backlog_len == 0 && c->phase == IRC_ACTIVE) {
     free(c->backlog);
     c->backlog = NULL;
+    c->backlog_cap = 0;
     iom_stream_read_start(c->out.s);
   }
 }
@@ -271,10 +290,10 @@ static void on_accept(iom_listener *l, int fd, void *data) {
 static void sweep_client(irc_client *c, uint64_t now, uint64_t ping_ms) {
   if (c->phase != IRC_ACTIVE)
     return;
-  if (c->backlog || c->wait) {
+  if (c->backlog || c->wait)
     c->last_read = now; /* not silent: it is we who are not reading */
+  if (c->backlog)
     backlog_run(c);
-  }
   if (c->phase != IRC_ACTIVE)
     return;
   char reason[64];
