@@ -154,7 +154,11 @@ static void usage(FILE *to) {
       "  --cluster URL     irc: one network with the other chatd processes\n"
       "                    on this Redis (redis://HOST:PORT[/DB], or\n"
       "                    unix:PATH[?db=N]): users, channels and messages\n"
-      "                    are shared through it (docs/chat.md)\n"
+      "                    are shared through it (docs/chat-cluster.md)"
+#ifndef IOM_HAVE_HIREDIS
+      "\n                    (not in this build: it has no hiredis)"
+#endif
+      "\n"
       "  --node-id ID      this node's name in the network (default: the\n"
       "                    host name and the pid; [A-Za-z0-9._-], 48 at "
       "most)\n"
