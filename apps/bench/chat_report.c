@@ -18,6 +18,7 @@ uint64_t chat_error_total(const chat_result *r) {
 typedef struct summary {
   double window_s, sent_rate, deliv_rate;
   uint64_t p50, p90, p99, p999, max;
+  uint64_t same[2], across[2]; /* p50, p99 (several ports) */
   int server; /* the server figures are known */
   double user_s, sys_s, per_cpu_s, rss_per_client;
   uint64_t hwm_kib, rss_kib;
@@ -33,6 +34,10 @@ static void summarize(const chat_opts *o, const chat_result *r, summary *s) {
   s->p50 = hist_percentile(h, 50), s->p90 = hist_percentile(h, 90);
   s->p99 = hist_percentile(h, 99), s->p999 = hist_percentile(h, 99.9);
   s->max = h->count ? h->max : 0;
+  s->same[0] = hist_percentile(&r->latency_same, 50);
+  s->same[1] = hist_percentile(&r->latency_same, 99);
+  s->across[0] = hist_percentile(&r->latency_across, 50);
+  s->across[1] = hist_percentile(&r->latency_across, 99);
   const server_sample *a = &r->srv_start, *b = &r->srv_end;
   s->server = o->server_pid && a->ok && b->ok;
   if (!s->server)
@@ -77,17 +82,28 @@ static void text_errors(const chat_result *r, FILE *to) {
       fprintf(to, "    first %s: %s\n", chat_error_name[k], r->detail[k]);
 }
 
+/* "123" or "123+456+789" (--server-pid with several). */
+static const char *pids(const chat_opts *o, char *buf, size_t size) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < o->nserver_pids && n < size; i++)
+    n += (size_t)snprintf(buf + n, size - n, "%s%d", i ? "+" : "",
+                          o->server_pids[i]);
+  return buf;
+}
+
 static void text_server(const chat_opts *o, const summary *s, FILE *to) {
+  char who[128];
   if (!o->server_pid)
     return;
   if (!s->server) {
-    fprintf(to, "  server      pid %d: no /proc figures (did it exit?)\n",
-            o->server_pid);
+    fprintf(to, "  server      pid %s: no /proc figures (did it exit?)\n",
+            pids(o, who, sizeof who));
     return;
   }
   double cpu = s->user_s + s->sys_s;
-  fprintf(to, "  server      pid %d: CPU %.2f s user + %.2f s sys = %.0f%% "
-          "of one CPU\n", o->server_pid, s->user_s, s->sys_s,
+  fprintf(to, "  server      pid %s: CPU %.2f s user + %.2f s sys = %.0f%% "
+          "of one CPU\n", pids(o, who, sizeof who), s->user_s, s->sys_s,
           s->window_s > 0 ? 100.0 * cpu / s->window_s : 0.0);
   fprintf(to, "              %.0f deliveries per server CPU-second\n",
           s->per_cpu_s);
@@ -103,8 +119,14 @@ static void text(const chat_opts *o, const chat_result *r, const summary *s,
     snprintf(how, sizeof how, "closed loop");
   else
     snprintf(how, sizeof how, "open loop at %g msg/s", o->rate);
-  fprintf(to, "iomux-bench chat: %s port %d, %d clients in %d channel%s, %d "
-          "sender%s, %s, %d-byte texts\n", o->host, o->port, o->clients,
+  char ports[96];
+  size_t n = 0;
+  for (int i = 0; i < o->nports && n < sizeof ports; i++)
+    n += (size_t)snprintf(ports + n, sizeof ports - n, "%s%d", i ? "+" : "",
+                          o->ports[i]);
+  fprintf(to, "iomux-bench chat: %s port%s %s, %d clients in %d channel%s, %d "
+          "sender%s, %s, %d-byte texts\n", o->host, o->nports > 1 ? "s" : "",
+          ports, o->clients,
           o->channels, o->channels > 1 ? "s" : "", o->senders,
           o->senders > 1 ? "s" : "", how, o->size);
   fprintf(to, "  setup       %llu of %d clients registered and joined in "
@@ -123,6 +145,12 @@ static void text(const chat_opts *o, const chat_result *r, const summary *s,
           duration(s->p50, a, sizeof a), duration(s->p90, b, sizeof b),
           duration(s->p99, c, sizeof c), duration(s->p999, d, sizeof d),
           duration(s->max, e, sizeof e));
+  if (o->nports > 1)
+    fprintf(to, "  same server p50 %s  p99 %s;  across servers p50 %s  p99 "
+            "%s\n", duration(s->same[0], a, sizeof a),
+            duration(s->same[1], b, sizeof b),
+            duration(s->across[0], c, sizeof c),
+            duration(s->across[1], d, sizeof d));
   if (r->self_echo)
     fprintf(to, "  note        the server echoed %llu messages to their "
             "sender (ignored)\n", (unsigned long long)r->self_echo);
@@ -176,7 +204,14 @@ static void json(const chat_opts *o, const chat_result *r, const summary *s,
   for (int k = 0; k < CE_KINDS; k++)
     fprintf(to, "%s\"%s\":%llu", k ? "," : "", chat_error_name[k],
             (unsigned long long)r->errors[k]);
-  fprintf(to, "},\"first_errors\":[");
+  fprintf(to, "},\"ports\":%d", o->nports);
+  if (o->nports > 1)
+    fprintf(to, ",\"latency_same_server_ns\":{\"p50\":%llu,\"p99\":%llu},"
+            "\"latency_across_servers_ns\":{\"p50\":%llu,\"p99\":%llu}",
+            (unsigned long long)s->same[0], (unsigned long long)s->same[1],
+            (unsigned long long)s->across[0],
+            (unsigned long long)s->across[1]);
+  fprintf(to, ",\"first_errors\":[");
   for (int k = 0, n = 0; k < CE_KINDS; k++)
     if (r->errors[k]) {
       fprintf(to, n++ ? "," : "");
@@ -186,12 +221,12 @@ static void json(const chat_opts *o, const chat_result *r, const summary *s,
   if (!s->server)
     fprintf(to, "null}\n");
   else
-    fprintf(to, "{\"pid\":%d,\"user_s\":%.3f,\"sys_s\":%.3f,"
+    fprintf(to, "{\"pid\":%d,\"pids\":%d,\"user_s\":%.3f,\"sys_s\":%.3f,"
             "\"deliveries_per_cpu_s\":%.1f,\"rss_peak_kib\":%llu,"
             "\"rss_kib\":%llu,\"rss_per_client_bytes\":%.0f}}\n",
-            o->server_pid, s->user_s, s->sys_s, s->per_cpu_s,
-            (unsigned long long)s->hwm_kib, (unsigned long long)s->rss_kib,
-            s->rss_per_client);
+            o->server_pid, o->nserver_pids, s->user_s, s->sys_s,
+            s->per_cpu_s, (unsigned long long)s->hwm_kib,
+            (unsigned long long)s->rss_kib, s->rss_per_client);
 }
 
 static void csv(const chat_opts *o, const chat_result *r, const summary *s,
@@ -202,7 +237,8 @@ static void csv(const chat_opts *o, const chat_result *r, const summary *s,
   for (int k = 0; k < CE_KINDS; k++)
     fprintf(to, ",%s", chat_error_name[k]);
   fprintf(to, ",server_user_s,server_sys_s,deliveries_per_server_cpu_s,"
-          "server_rss_peak_kib,server_rss_per_client_bytes,load_cpu_s\n");
+          "server_rss_peak_kib,server_rss_per_client_bytes,load_cpu_s,"
+          "same_p50_ns,same_p99_ns,across_p50_ns,across_p99_ns\n");
   fprintf(to, "%s,%d,%d,%d,%d,%s,%g,%d,%llu,%.3f,%.6f,%llu,%.1f,%llu,%.1f,"
           "%llu,%llu,%llu,%llu,%llu", o->host, o->port, o->clients,
           o->channels, o->senders, o->closed ? "closed" : "open", o->rate,
@@ -220,7 +256,13 @@ static void csv(const chat_opts *o, const chat_result *r, const summary *s,
             s->per_cpu_s, (unsigned long long)s->hwm_kib, s->rss_per_client);
   else
     fprintf(to, ",,,,,");
-  fprintf(to, ",%.3f\n", r->load_cpu_s);
+  fprintf(to, ",%.3f", r->load_cpu_s);
+  if (o->nports > 1)
+    fprintf(to, ",%llu,%llu,%llu,%llu\n", (unsigned long long)s->same[0],
+            (unsigned long long)s->same[1], (unsigned long long)s->across[0],
+            (unsigned long long)s->across[1]);
+  else
+    fprintf(to, ",,,,\n");
 }
 
 void chat_report(const chat_opts *o, const chat_result *r, FILE *to) {
