@@ -75,8 +75,24 @@ while [ $k -lt $n ]; do
 done
 [ "$nodes" -eq 0 ] || spids="$spids,$rpid"
 
+# Each process's CPU over the whole run (setup included): utime + stime
+# from /proc/PID/stat, in clock ticks.
+cpu_of() {
+  awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f s", ($14 + $15) / t }' \
+    "/proc/$1/stat" 2>/dev/null || echo "?"
+}
+
 rc=0
 # shellcheck disable=SC2086
 $gen_cpu "$bench" chat --port "$ports" --server-pid "$spids" "$@" || rc=$?
+k=0
+for p in $(echo "$spids" | tr ',' ' '); do
+  if [ "$nodes" -gt 0 ] && [ "$p" = "$rpid" ]; then
+    echo "  whole run   redis-server pid $p: CPU $(cpu_of "$p")"
+  else
+    echo "  whole run   chatd node $k pid $p: CPU $(cpu_of "$p")"
+    k=$((k + 1))
+  fi
+done
 stop
 exit $rc
