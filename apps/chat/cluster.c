@@ -123,6 +123,7 @@ static void maybe_up(chat_net *net) {
   net->state = NET_UP;
   net->up_since = iom_loop_now(net->loop);
   net->backoff_ms = NET_RETRY_MIN_MS;
+  net->said_unreachable = 0;
   say(net, "link to Redis up", NULL);
   if (net->outage_told) {
     net_notice_all(net, "The network link is back");
@@ -175,7 +176,8 @@ static void on_connect(const redisAsyncContext *cac, int status) {
   redisAsyncContext *ac = (redisAsyncContext *)cac;
   chat_net *net = ac->data;
   if (status != REDIS_OK) {
-    if (net->state == NET_CONNECTING && !net->outage_told)
+    if (net->state == NET_CONNECTING && !net->outage_told &&
+        !net->said_unreachable++)
       say(net, "cannot reach Redis", ac->errstr);
     net_link_lost(net, ac); /* hiredis frees ac after this */
     return;
@@ -333,6 +335,7 @@ int net_start(irc_server *srv, const char *url, const char *node_id,
   srv->net = net;
   net->backoff_ms = NET_RETRY_MIN_MS;
   net_bus_init(net);
+  chat_names_init(&net->claims);
   int err = parse_url(net, url);
   if (err < 0) {
     *what = url;
@@ -398,6 +401,7 @@ void net_free(irc_server *srv) {
   iom_timer_free(net->tick);
   iom_timer_free(net->retry);
   net_bus_fini(net);
+  chat_names_fini(&net->claims); /* (empty: every claim got its answer) */
   srv->net = NULL;
   free(net);
 }

@@ -153,9 +153,16 @@ static void lower(char *dst, const char *src) {
 
 /* ---- NICK --------------------------------------------------------------------- */
 
+/* One claim per nick in flight from this node: two local clients asking
+ * for the same nick at once would both be granted (a node may claim again
+ * what it holds: a case change, the announce), and a claim given back
+ * after its client left could take the nick from the other. The second
+ * gets 433 at once. */
 static int on_claim(net_req *q, redisReply *r) {
   irc_client *c = q->c;
   int granted = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  if (chat_names_get(&q->net->claims, q->name) == q)
+    chat_names_del(&q->net->claims, q->name);
   if (!c) {
     if (granted) /* the client went meanwhile: give the nick back */
       net_dir_release(q->net, q->name);
@@ -178,12 +185,18 @@ int net_nick(irc_client *c, const char *nick) {
     irc_reply(c, "437", "%s :Nick/channel is temporarily unavailable", nick);
     return 1;
   }
+  if (chat_names_get(&net->claims, nick)) {
+    irc_reply(c, "433", "%s :Nickname is already in use", nick);
+    return 1;
+  }
   net_req *q = req_new(c, on_claim, nick, NULL);
   const char *argv[12];
   char bufs[3][32];
   int n = net_claim_args(net, c, nick, c->nick, argv, bufs);
-  if (ask(q, NET_CLAIM, n, argv))
+  if (ask(q, NET_CLAIM, n, argv)) {
+    chat_names_add(&net->claims, q->name, q); /* (no memory: no guard) */
     return 1;
+  }
   irc_reply(c, "437", "%s :Nick/channel is temporarily unavailable", nick);
   return 1;
 }

@@ -67,6 +67,7 @@ struct chat_net {
   int cmd_ready, sub_ready;     /* connected (and SELECTed) */
   enum net_state state;
   int outage_told;       /* users were told the link is down */
+  int said_unreachable;  /* "cannot reach Redis" said (once per outage) */
   int shutting_down;
   uint64_t up_since;     /* loop time the link came up */
   uint64_t backoff_ms;
@@ -76,6 +77,7 @@ struct chat_net {
 
   /* cluster_bus.c */
   chat_names topics;     /* net_topic by name */
+  chat_names claims;     /* cluster_cmd.c: nicks being claimed from here */
   net_origin *origins;   /* the last seq seen per origin */
   size_t norigins, corigins;
 };

@@ -41,6 +41,28 @@ static int nick_collisions(void) {
        tc_register(x, "bob") && tc_send(a, "NICK Alice") &&
        tc_expect(a, "^:alice![^ ]+ NICK :Alice$", T) &&
        tc_send(x, "WHOIS alice") && tc_expect(x, " 311 bob Alice ~alice ", T);
+  /* two clients of one node claim one nick at the same moment: one gets
+   * it, the other 433, and the nick is held (another node gets 433) */
+  tc *t1 = ok ? tc_connect(k.node[0].port, "t1", 0) : NULL;
+  tc *t2 = t1 ? tc_connect(k.node[0].port, "t2", 0) : NULL;
+  ok = ok && t2 && tc_send(t1, "NICK twin\r\nUSER t 0 * :t") &&
+       tc_send(t2, "NICK twin\r\nUSER t 0 * :t");
+  if (ok) {
+    char line[512];
+    int won = 0, lost = 0;
+    for (uint64_t end = now_ms() + T; now_ms() < end && won + lost < 2;) {
+      for (int i = 0; i < 2; i++)
+        if (tc_line(i ? t2 : t1, line, sizeof line, 20) == 1) {
+          won += strstr(line, " 001 twin ") != NULL;
+          lost += strstr(line, " 433 * twin ") != NULL;
+        }
+    }
+    if (won != 1 || lost != 1)
+      ok = fail("twin: %d welcomed, %d refused; expected 1 and 1", won, lost);
+  }
+  ok = ok && tc_send(b, "NICK twin") && tc_expect(b, " 433 bobby twin ", T);
+  tc_free(t1);
+  tc_free(t2);
   tc_free(a);
   tc_free(b);
   tc_free(x);
