@@ -124,7 +124,15 @@ static void maybe_up(chat_net *net) {
   net->up_since = iom_loop_now(net->loop);
   net->backoff_ms = NET_RETRY_MIN_MS;
   net->said_unreachable = 0;
-  say(net, "link to Redis up", NULL);
+  if (net->dropped) {
+    char why[96];
+    snprintf(why, sizeof why, "%llu publications dropped while it was down",
+             (unsigned long long)net->dropped);
+    say(net, "link to Redis up", why);
+    net->dropped = 0;
+  } else {
+    say(net, "link to Redis up", NULL);
+  }
   if (net->outage_told) {
     net_notice_all(net, "The network link is back");
     net->outage_told = 0;
