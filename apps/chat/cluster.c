@@ -6,8 +6,17 @@
  * message on a subscribed context). The link's life:
  *
  *   DOWN --connect--> CONNECTING --both connected (SELECT db)-->
- *   ANNOUNCING --the announce answered, the subscriptions confirmed--> UP
+ *   IDCHECK --the node id is ours (NODE_CLAIM)--> ANNOUNCING
+ *   --the announce answered, the subscriptions confirmed--> UP
  *   any state --an error, a timeout, a NULL reply--> DOWN (retry later)
+ *
+ * The id check keeps two live processes from sharing a --node-id (each
+ * would wipe the other's users): the id is taken only when no live
+ * heartbeat of another process holds it, so a node restarted at once
+ * waits (up to the heartbeat's 3 s) for its dead predecessor's to expire,
+ * and its users are QUIT first ("node restarted"). While renewing its
+ * heartbeat, a node that finds it expired (it was out of reach too long,
+ * and may have been reaped) or taken goes through all of it again.
  *
  * The announce writes this node's whole state again (users, memberships,
  * channels) and subscribes every topic with local interest: after a Redis
@@ -154,13 +163,45 @@ static void on_anchored(void *data, int ok) {
 
 static void start_announce(chat_net *net) {
   net->state = NET_ANNOUNCING;
-  net_dir_load(net);
   net_bus_link_up(net);
   if (net_bus_when_subscribed(net, "chat:ctl", on_anchored, net) < 0) {
     net_link_lost(net, NULL);
     return;
   }
   net_dir_announce(net, on_announced);
+}
+
+/* The id: ours (announce), or held by a live process (a restart of this
+ * node before its predecessor's heartbeat expired, or two nodes given one
+ * --node-id by mistake): try again every second, saying so once. */
+static void on_id(chat_net *net, const char *holder) {
+  if (net->state != NET_IDCHECK)
+    return;
+  if (!holder) {
+    net->said_id_held = 0;
+    start_announce(net);
+    return;
+  }
+  if (!net->said_id_held++) {
+    char why[160];
+    snprintf(why, sizeof why, "held by %s; trying again every second",
+             holder);
+    say(net, "node id in use", why);
+  }
+  iom_timer_start(net->idcheck, 1000, 0);
+}
+
+static void on_idcheck(iom_timer *t, void *data) {
+  (void)t;
+  chat_net *net = data;
+  if (net->state == NET_IDCHECK)
+    net_dir_claim_node(net, on_id);
+}
+
+static void start_idcheck(chat_net *net) {
+  net->state = NET_IDCHECK;
+  net_dir_load(net);
+  net_dir_claim_node(net, on_id);
 }
 
 static void on_select(redisAsyncContext *ac, void *reply, void *data) {
@@ -177,7 +218,7 @@ static void on_select(redisAsyncContext *ac, void *reply, void *data) {
   else
     net->sub_ready = 1;
   if (net->cmd_ready && net->sub_ready && net->state == NET_CONNECTING)
-    start_announce(net);
+    start_idcheck(net);
 }
 
 static void on_connect(const redisAsyncContext *cac, int status) {
@@ -354,7 +395,8 @@ int net_start(irc_server *srv, const char *url, const char *node_id,
     return err;
   }
   if ((err = iom_timer_new(net->loop, on_tick, net, &net->tick)) < 0 ||
-      (err = iom_timer_new(net->loop, on_retry, net, &net->retry)) < 0) {
+      (err = iom_timer_new(net->loop, on_retry, net, &net->retry)) < 0 ||
+      (err = iom_timer_new(net->loop, on_idcheck, net, &net->idcheck)) < 0) {
     *what = "cluster";
     return err;
   }
@@ -390,6 +432,7 @@ void net_shutdown(irc_server *srv) {
   net->shutting_down = 1;
   iom_timer_stop(net->tick);
   iom_timer_stop(net->retry);
+  iom_timer_stop(net->idcheck);
   if (net_link_up(net)) {
     net_dir_leave(net);
     redisAsyncDisconnect(net->cmd); /* after the last reply */
@@ -408,6 +451,7 @@ void net_free(irc_server *srv) {
   net_bus_link_down(net);
   iom_timer_free(net->tick);
   iom_timer_free(net->retry);
+  iom_timer_free(net->idcheck);
   net_bus_fini(net);
   chat_names_fini(&net->claims); /* (empty: every claim got its answer) */
   srv->net = NULL;

@@ -125,11 +125,42 @@ static const char *const scripts[NET_SCRIPTS] = {
         "  drop_user(ARGV[1])\n"
         "end\n"
         "return 1\n",
-    /* NODE_CLEAR: id [hb]: everything of the node goes, silently. */
-    [NET_NODE_CLEAR] = LUA_CLEAR_NODE
-        "clear_node(ARGV[1], nil, '')\n"
-        "if ARGV[2] then redis.call('DEL', 'chat:hb:'..ARGV[1]) end\n"
+    /* NODE_CLAIM: id origin ttl -> 1, or the origin of the live process
+     * that holds the id (its heartbeat is there). What an earlier process
+     * of this id left goes (its users QUIT, "node restarted"); this
+     * process's own entries (a reconnect) go silently: the announce
+     * writes them again. Then the heartbeat and chat:nodes are ours. */
+    [NET_NODE_CLAIM] = LUA_CLEAR_NODE
+        "local id, origin = ARGV[1], ARGV[2]\n"
+        "local cur = redis.call('GET', 'chat:hb:'..id)\n"
+        "if cur and cur ~= origin then return cur end\n"
+        "local old = redis.call('HGET', 'chat:nodes', id)\n"
+        "if old and old ~= origin then\n"
+        "  clear_node(id, old, 'node restarted ('..id..')')\n"
+        "else\n"
+        "  clear_node(id, nil, '')\n"
+        "end\n"
+        "redis.call('SET', 'chat:hb:'..id, origin, 'PX', ARGV[3])\n"
+        "redis.call('HSET', 'chat:nodes', id, origin)\n"
         "return 1\n",
+    /* NODE_LEAVE: id origin: everything of the node goes, silently (its
+     * users' QUITs went out already), if the id is still this process's. */
+    [NET_NODE_LEAVE] = LUA_CLEAR_NODE
+        "local cur = redis.call('GET', 'chat:hb:'..ARGV[1])\n"
+        "if cur and cur ~= ARGV[2] then return 0 end\n"
+        "clear_node(ARGV[1], nil, '')\n"
+        "redis.call('DEL', 'chat:hb:'..ARGV[1])\n"
+        "return 1\n",
+    /* BEAT: id origin ttl -> 1 renewed; 0 expired (this node was
+     * unreachable longer than the TTL: it may have been reaped); -1 the id
+     * is another process's now. */
+    [NET_BEAT] =
+        "local cur = redis.call('GET', 'chat:hb:'..ARGV[1])\n"
+        "if cur == ARGV[2] then\n"
+        "  redis.call('PEXPIRE', 'chat:hb:'..ARGV[1], ARGV[3])\n"
+        "  return 1\n"
+        "end\n"
+        "return cur and -1 or 0\n",
     /* REAP: self -> the ids of the nodes found dead and cleared. */
     [NET_REAP] = LUA_CLEAR_NODE
         "local gone = {}\n"
@@ -395,8 +426,45 @@ static void on_loaded(redisAsyncContext *ac, void *reply, void *data) {
 void net_dir_load(chat_net *net) {
   for (int i = 0; i < NET_SCRIPTS; i++) {
     const char *argv[] = {"SCRIPT", "LOAD", scripts[i]};
-    net_command(net, on_loaded, net->sha[i], 3, argv, NULL);
+    if (net->cmd)
+      redisAsyncCommandArgv(net->cmd, on_loaded, net->sha[i], 3, argv, NULL);
   }
+}
+
+typedef struct id_claim {
+  chat_net *net;
+  void (*done)(chat_net *net, const char *holder);
+} id_claim;
+
+static void on_id(redisAsyncContext *ac, void *reply, void *data) {
+  id_claim *a = data;
+  redisReply *r = reply;
+  if (r && a->net->cmd == ac) {
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+      a->done(a->net, NULL);
+    else if (r->type == REDIS_REPLY_STRING)
+      a->done(a->net, r->str);
+    else
+      a->done(a->net, r->type == REDIS_REPLY_ERROR ? r->str : "?");
+  }
+  free(a);
+}
+
+/* Before the link counts as up: the script text itself (EVAL), since the
+ * loads may not have been answered yet. */
+void net_dir_claim_node(chat_net *net,
+                        void (*done)(chat_net *net, const char *holder)) {
+  char ttl[16];
+  snprintf(ttl, sizeof ttl, "%d", NET_HEARTBEAT_MS);
+  const char *argv[] = {"EVAL", scripts[NET_NODE_CLAIM], "0", net->node,
+                        net->origin, ttl};
+  id_claim *a = malloc(sizeof *a);
+  if (!a)
+    return;
+  *a = (id_claim){net, done};
+  if (!net->cmd ||
+      redisAsyncCommandArgv(net->cmd, on_id, a, 6, argv, NULL) != REDIS_OK)
+    free(a);
 }
 
 /* ---- writes after local events ---------------------------------------------- */
@@ -575,11 +643,6 @@ static void on_announced(redisAsyncContext *ac, void *reply, void *data) {
 
 void net_dir_announce(chat_net *net, void (*done)(chat_net *net)) {
   irc_server *srv = net->srv;
-  const char *clear[] = {net->node};
-  net_eval(net, NET_NODE_CLEAR, NULL, NULL, 1, clear);
-  const char *node[] = {"HSET", "chat:nodes", net->node, net->origin};
-  net_command(net, NULL, NULL, 4, node, NULL);
-  net_dir_tick(net, 0);
   for (irc_client *c = srv->clients.next; c != &srv->clients; c = c->next) {
     if (!c->nick[0] || c->phase != IRC_ACTIVE)
       continue;
@@ -619,12 +682,28 @@ static void on_reaped(redisAsyncContext *ac, void *reply, void *data) {
   }
 }
 
+/* The heartbeat's answer: anything but "renewed" means this node's place
+ * in the directory is not certain any more: it goes through the whole
+ * (re)connect, which claims the id again and announces everything. */
+static void on_beat(redisAsyncContext *ac, void *reply, void *data) {
+  chat_net *net = data;
+  redisReply *r = reply;
+  if (!r || net->cmd != ac || r->type != REDIS_REPLY_INTEGER ||
+      r->integer == 1)
+    return;
+  fprintf(stderr, "iomux-chatd: cluster %s: %s: connecting again\n",
+          net->node,
+          r->integer == 0 ? "the heartbeat had expired (Redis was out of "
+                            "reach too long: this node may have been reaped)"
+                          : "another process has taken this node id");
+  net_link_lost(net, NULL);
+}
+
 void net_dir_tick(chat_net *net, int reap) {
-  char key[NET_ID_MAX + 16], ttl[16];
-  snprintf(key, sizeof key, "chat:hb:%s", net->node);
+  char ttl[16];
   snprintf(ttl, sizeof ttl, "%d", NET_HEARTBEAT_MS);
-  const char *hb[] = {"SET", key, net->origin, "PX", ttl};
-  net_command(net, NULL, NULL, 5, hb, NULL);
+  const char *beat[] = {net->node, net->origin, ttl};
+  net_eval(net, NET_BEAT, on_beat, net, 3, beat);
   if (reap) {
     const char *argv[] = {net->node};
     net_eval(net, NET_REAP, on_reaped, net, 1, argv);
@@ -632,6 +711,6 @@ void net_dir_tick(chat_net *net, int reap) {
 }
 
 void net_dir_leave(chat_net *net) {
-  const char *argv[] = {net->node, "hb"};
-  net_eval(net, NET_NODE_CLEAR, NULL, NULL, 2, argv);
+  const char *argv[] = {net->node, net->origin};
+  net_eval(net, NET_NODE_LEAVE, NULL, NULL, 2, argv);
 }

@@ -37,13 +37,16 @@
 #define NET_ORIGIN_MAX 72 /* "<node id>/<incarnation>" */
 #define NET_NAME_MAX 64  /* a nick or channel name, lower-cased */
 
-enum net_state { NET_DOWN, NET_CONNECTING, NET_ANNOUNCING, NET_UP };
+enum net_state {
+  NET_DOWN, NET_CONNECTING, NET_IDCHECK, NET_ANNOUNCING, NET_UP
+};
 
 /* The Lua scripts (cluster_dir.c), by name. Each (re)connect loads them
  * (SCRIPT LOAD, before any other command), and once their SHA1s are known
  * net_eval sends EVALSHA: 40 bytes instead of the script's few hundred. */
 enum net_script {
-  NET_CLAIM, NET_RELEASE, NET_NODE_CLEAR, NET_REAP, NET_JOIN, NET_PART,
+  NET_CLAIM, NET_RELEASE, NET_NODE_CLAIM, NET_NODE_LEAVE, NET_BEAT,
+  NET_REAP, NET_JOIN, NET_PART,
   NET_TOPIC, NET_MODE, NET_KICK, NET_INVITE, NET_PRIVMSG, NET_CHANMSG,
   NET_NAMES, NET_WHO_CHAN, NET_WHO_ALL, NET_WHOIS, NET_LIST, NET_CHAN_INFO,
   NET_MEMBERS_OF, NET_RESTORE_CHAN, NET_SCRIPTS
@@ -71,7 +74,8 @@ struct chat_net {
   int shutting_down;
   uint64_t up_since;     /* loop time the link came up */
   uint64_t backoff_ms;
-  iom_timer *tick, *retry;
+  iom_timer *tick, *retry, *idcheck;
+  int said_id_held;      /* "node id in use" said (once per attempt) */
   uint64_t dropped;      /* publications dropped while down */
   char sha[NET_SCRIPTS][41]; /* the scripts' SHA1s, once Redis told them */
 
@@ -136,6 +140,10 @@ int net_eval(chat_net *net, enum net_script s, redisCallbackFn *fn,
              void *data, int argc, const char **argv);
 /* SCRIPT LOAD every script: first thing on a new command connection. */
 void net_dir_load(chat_net *net);
+/* Take this node's id (NODE_CLAIM): done(net, NULL) once it is ours, or
+ * done(net, holder) while a live process (or an error) holds it. */
+void net_dir_claim_node(chat_net *net,
+                        void (*done)(chat_net *net, const char *holder));
 
 /* Directory writes, fire and forget (dropped while the link is down: the
  * announce after the reconnect writes the whole local state again). */
@@ -144,8 +152,8 @@ void net_dir_release(chat_net *net, const char *nick); /* a nick goes */
 void net_dir_part(chat_net *net, const char *chan, const char *nick);
 void net_dir_topic(chat_net *net, irc_channel *ch);
 void net_dir_mode(chat_net *net, irc_channel *ch, const char *ops);
-/* The announce: this node's users and channels, all of them. done(net)
- * runs after the last reply. */
+/* The announce (after the id is ours): this node's users and channels,
+ * all of them. done(net) runs after the last reply. */
 void net_dir_announce(chat_net *net, void (*done)(chat_net *net));
 /* One tick: renew the heartbeat; reap dead nodes (if reap). */
 void net_dir_tick(chat_net *net, int reap);

@@ -284,8 +284,52 @@ static int bad_options(void) {
   return ok;
 }
 
+/* A node killed and started again at once under its id: it waits for its
+ * predecessor's heartbeat to expire, the predecessor's users QUIT
+ * elsewhere (once: "node restarted" or "node lost"), and it serves again.
+ * A second live process given an id in use waits, and harms nobody. */
+static int node_id_reused(void) {
+  cluster k;
+  int ok = cluster_up(&k, 2);
+  tc *a = ok ? tc_irc(k.node[0].port, "alice") : NULL;
+  tc *b = a ? tc_irc(k.node[1].port, "bob") : NULL;
+  ok = ok && b && tc_join(a, "#r") && tc_join(b, "#r") &&
+       tc_expect(a, "^:bob![^ ]+ JOIN #r$", T);
+  srv_kill(&k.node[1]);
+  uint64_t t0 = now_ms();
+  ok = ok && node_up(&k, 1, NULL) &&
+       tc_expect(a, "^:bob!~bob@127.0.0.1 QUIT :node (restarted|lost) \\(n1\\)$",
+                 6000);
+  printf("  bob's QUIT %llu ms after n1 was killed and started again\n",
+         (unsigned long long)(now_ms() - t0));
+  ok = ok && tc_expect_none(a, " QUIT ", 1000);
+  tc *b2 = ok ? tc_irc(k.node[1].port, "bob") : NULL;
+  ok = ok && b2 && tc_join(b2, "#r") &&
+       tc_expect(a, "^:bob![^ ]+ JOIN #r$", T);
+  /* a third process claiming to be n0, while n0 lives */
+  chat_srv dup;
+  static const char *const dup_args[] = {"--node-id", "n0", NULL};
+  char url[64];
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d", k.port);
+  const char *args[] = {"--flood", "off", "--cluster", url, dup_args[0],
+                        dup_args[1], NULL};
+  ok = ok && srv_start(&dup, 0, args);
+  tc *d = ok ? tc_connect(dup.port, "d", 0) : NULL;
+  ok = ok && d && tc_send(d, "NICK zed") && tc_expect(d, " 437 \\* zed ", T) &&
+       tc_send(b2, "NAMES #r") &&
+       tc_expect(b2, " 353 bob = #r :(@alice bob|bob @alice)$", T);
+  if (dup.pid > 0)
+    srv_kill(&dup);
+  tc_free(d);
+  tc_free(a);
+  tc_free(b);
+  tc_free(b2);
+  return cluster_down(&k) && ok;
+}
+
 const chat_case cluster_link_cases[] = {
     {"node-started-before-redis", before_redis},
+    {"node-id-reused", node_id_reused},
     {"node-sigterm", node_sigterm},
     {"bad-options", bad_options},
     {NULL, NULL},
