@@ -9,9 +9,11 @@
  *                   the wire format, duplicates, delivery to local clients
  *   cluster_dir.c   the directory in Redis: keys and Lua scripts (claim,
  *                   release, join, part, topic, modes, kick, invite, reap)
- *   cluster_cmd.c   the IRC commands the network answers (NICK, JOIN,
- *                   NAMES, WHO, WHOIS, LIST, TOPIC, messages to remote
- *                   nicks, KICK, INVITE, MODE +o): requests and replies
+ *   cluster_events.c  local events told to the network
+ *   cluster_cmd.c   the IRC commands the network answers: the requests
+ *                   (cluster_req.h), NICK and JOIN
+ *   cluster_query.c NAMES LIST TOPIC WHO WHOIS for the whole network
+ *   cluster_ops.c   messages to remote nicks, KICK, INVITE, MODE +o
  */
 #ifndef IOMUX_CHAT_CLUSTER_INT_H
 #define IOMUX_CHAT_CLUSTER_INT_H
@@ -165,7 +167,8 @@ int net_claim_args(chat_net *net, irc_client *c, const char *nick,
 
 /* ---- cluster_cmd.c ------------------------------------------------------------------ */
 
-/* A reply's string element i (or "" if missing or not a string). */
+/* A reply's string element i (or "" if missing or not a string); its
+ * integer (a string is read as one; -1 if missing). */
 const char *net_str(const redisReply *r, size_t i);
 long long net_int(const redisReply *r, size_t i);
 
