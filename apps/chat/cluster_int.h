@@ -7,8 +7,10 @@
  *                   (re)connect, the outage notices, the shutdown
  *   cluster_bus.c   pub/sub: subscriptions with local interest, publishing,
  *                   the wire format, duplicates, delivery to local clients
- *   cluster_dir.c   the directory in Redis: keys and Lua scripts (claim,
- *                   release, join, part, topic, modes, kick, invite, reap)
+ *   cluster_dir.c   the directory in Redis: keys, writes, the announce,
+ *                   the heartbeat and the reaper
+ *   cluster_lua.c   its Lua scripts (claim, release, join, part, topic,
+ *                   modes, kick, invite, node claim and leave, reap...)
  *   cluster_events.c  local events told to the network
  *   cluster_cmd.c   the IRC commands the network answers: the requests
  *                   (cluster_req.h), NICK and JOIN
@@ -136,6 +138,8 @@ void net_lower(char *dst, size_t size, const char *src);
 
 /* ---- cluster_dir.c -------------------------------------------------------------- */
 
+/* The scripts' text (cluster_lua.c). */
+extern const char *const net_scripts[NET_SCRIPTS];
 /* EVAL(SHA) script with no KEYS and these arguments. Returns 0 or -1
  * (link down: fn will not run). */
 int net_eval(chat_net *net, enum net_script s, redisCallbackFn *fn,
