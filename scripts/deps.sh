@@ -29,6 +29,11 @@ need_cmd openssl openssl # fetch tests: a throwaway CA and certificate
 { [ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null 2>&1; } ||
   missing="$missing ngircd"
 need_cmd ii ii                # chat.ii: a real IRC client against iomux-chatd
+# iomux-chatd --cluster and include/iomux/hiredis.h: hiredis (linked
+# statically into chatd) and redis-server, which the tests and the bench
+# start themselves on a free port or a unix socket (never the service).
+need_pc hiredis libhiredis-dev
+need_cmd redis-server redis-server
 need_cmd clang clang          # the fuzz targets' corpus tests (libFuzzer)
 if [ "${1:-}" = bench ]; then
   need_pc libuv libuv1-dev
@@ -52,7 +57,7 @@ lists=/var/lib/apt/lists
 if [ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mtime -7 2>/dev/null)" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
 fi
-# Servers (ngircd, ...) are packaged to start as system services on install;
+# Servers (ngircd, redis-server, ...) are packaged to start as system services on install;
 # the tests start their own on free ports, so keep the packages from starting
 # theirs: policy-rc.d answering 101 ("not allowed") for the install's length.
 policy=/usr/sbin/policy-rc.d

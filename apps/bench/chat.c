@@ -168,8 +168,12 @@ static void on_privmsg(chat_gen *g, chat_client *r, const irc_line *m) {
   g->res->delivered++;
   if (g->phase == P_MEASURE) {
     g->res->delivered_window++;
-    uint64_t sent = g->base_ns + t;
-    hist_record(&g->res->latency, now > sent ? now - sent : 0);
+    uint64_t sent = g->base_ns + t, lat = now > sent ? now - sent : 0;
+    hist_record(&g->res->latency, lat);
+    uint32_t n = (uint32_t)g->o->nports;
+    if (n > 1)
+      hist_record(id % n == r->id % n ? &g->res->latency_same
+                                      : &g->res->latency_across, lat);
   }
   /* Closed loop: the designated receiver has the sender's latest. */
   if (g->o->closed && seq + 1 == from->seq &&
@@ -291,9 +295,10 @@ static void connect_one(chat_gen *g, chat_client *c) {
   const chat_opts *o = g->o;
   int err = iom_lines_new(MAX_LINE, &c->lf);
   if (err == 0)
-    err = iom_stream_connect_addr(g->loop, (const struct sockaddr *)&o->addr,
-                                  o->addrlen, CONNECT_TIMEOUT_MS, &chat_cbs,
-                                  c, &c->s);
+    err = iom_stream_connect_addr(
+        g->loop, (const struct sockaddr *)&o->addrs[c->id % (uint32_t)o->nports],
+        o->addrlens[c->id % (uint32_t)o->nports], CONNECT_TIMEOUT_MS,
+        &chat_cbs, c, &c->s);
   if (err < 0) {
     iom_lines_free(c->lf);
     c->lf = NULL;

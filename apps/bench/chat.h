@@ -16,23 +16,29 @@
 #define CHAT_MAX_CLIENTS 200000
 #define CHAT_MIN_SIZE 48 /* room for the header of the message text */
 #define CHAT_MAX_SIZE 400
+#define CHAT_MAX_PORTS 8 /* --port P1,P2,...: a network of several servers */
+#define CHAT_MAX_PIDS 8  /* --server-pid A,B,...: their CPU, together */
 
 typedef struct chat_opts {
   const char *host;
-  int port;
+  int port;        /* the first of ports[] */
+  int ports[CHAT_MAX_PORTS], nports; /* client i connects to ports[i % n] */
   int clients, channels, senders, size;
   double rate; /* messages/s in total; 0 with --closed */
   int closed;
   double duration, warmup, drain, setup_timeout; /* seconds */
-  int server_pid; /* 0: none */
+  int server_pid; /* 0: none; else server_pids[0] */
+  int server_pids[CHAT_MAX_PIDS], nserver_pids; /* summed in the report */
   bench_format format;
   int allow_remote;
   const char *spawn;       /* "ngircd", or NULL */
   const char *ngircd;      /* its program */
   const char *ngircd_conf; /* the config template */
   int server_cpu, load_cpu; /* --spawn pins them; -1: no pinning */
-  struct sockaddr_storage addr;
+  struct sockaddr_storage addr; /* addrs[0] */
   socklen_t addrlen;
+  struct sockaddr_storage addrs[CHAT_MAX_PORTS];
+  socklen_t addrlens[CHAT_MAX_PORTS];
 } chat_opts;
 
 /* The kinds of error, each counted; any makes the exit status 1. */
@@ -60,7 +66,14 @@ typedef struct chat_result {
   int setup_err;              /* < 0: the generator could not start */
   server_sample srv_base, srv_start, srv_end;
   histogram latency; /* ns from sending a message to one receipt */
+  /* With several ports: the same, for a receiver on the sender's server
+   * and on another one (a chatd --cluster network: across Redis). */
+  histogram latency_same, latency_across;
 } chat_result;
+
+/* The servers' figures, summed over --server-pid's pids (chat_run.c):
+ * 0, or the first error (then `out` is not ok). */
+int chat_server_sample(const chat_opts *o, server_sample *out);
 
 /* ---- the message text (chat_msg.c) ---------------------------------------- */
 

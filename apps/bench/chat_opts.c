@@ -18,10 +18,11 @@
 
 static void usage(FILE *to) {
   fprintf(to,
-      "usage: iomux-bench chat (--port P [--host H] | --spawn ngircd)\n"
+      "usage: iomux-bench chat (--port P[,P...] [--host H] | --spawn "
+      "ngircd)\n"
       "         [--clients N] [--channels C] [--senders S]\n"
       "         (--rate R | --closed) [--size B] [--duration S] [--warmup S]\n"
-      "         [--drain S] [--setup-timeout S] [--server-pid PID]\n"
+      "         [--drain S] [--setup-timeout S] [--server-pid PID[,PID...]]\n"
       "         [--json | --csv] [--allow-remote]\n"
       "         [--ngircd PATH] [--ngircd-conf PATH] [--server-cpu N] "
       "[--load-cpu N]\n"
@@ -38,7 +39,11 @@ static void usage(FILE *to) {
       "\n"
       "  --host H           server address (default 127.0.0.1; loopback "
       "only)\n"
-      "  --port P           server port\n"
+      "  --port P[,P...]    server port; with several (up to %d: the nodes\n"
+      "                     of one network, chatd --cluster), client i\n"
+      "                     connects to the (i %% n)-th, and latency is also\n"
+      "                     given for receivers on the sender's server and on\n"
+      "                     another\n"
       "  --clients N        clients (default 100)\n"
       "  --channels C       channels (default 1; at least 2 clients each)\n"
       "  --senders S        senders among the clients (default 10)\n"
@@ -50,7 +55,8 @@ static void usage(FILE *to) {
       "  --drain S          after the window, how long to wait for messages\n"
       "                     still owed before they count as lost (default 5)\n"
       "  --setup-timeout S  for all clients to join (default 60)\n"
-      "  --server-pid PID   also report the server's CPU and memory\n"
+      "  --server-pid PID[,PID...]  also report the server's CPU and memory\n"
+      "                     (with several: summed, e.g. the nodes and Redis)\n"
       "  --json, --csv      one JSON object, or a CSV header and row\n"
       "  --allow-remote     allow a non-loopback address\n"
       "  --spawn ngircd     start ngircd for the run (temp dir, free port,\n"
@@ -61,7 +67,23 @@ static void usage(FILE *to) {
       "                     /usr/sbin/ngircd)\n"
       "  --ngircd-conf PATH its config, without Ports (default:\n"
       "                     %s)\n",
-      CHAT_MIN_SIZE, CHAT_MAX_SIZE, IOM_NGIRCD_CONF);
+      CHAT_MAX_PORTS, CHAT_MIN_SIZE, CHAT_MAX_SIZE, IOM_NGIRCD_CONF);
+}
+
+/* A comma list of whole numbers in [lo, hi], at most max of them. */
+static int parse_list(const char *arg, long lo, long hi, int *out, int max,
+                      int *n) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", arg);
+  *n = 0;
+  for (char *save = NULL, *p = strtok_r(buf, ",", &save); p;
+       p = strtok_r(NULL, ",", &save)) {
+    long v;
+    if (*n == max || app_parse_long(p, lo, hi, &v) < 0)
+      return -1;
+    out[(*n)++] = (int)v;
+  }
+  return *n > 0 ? 0 : -1;
 }
 
 /* One option with a value; returns -1 if the value is bad. */
@@ -78,7 +100,10 @@ static int set_value(chat_opts *o, int c, const char *arg) {
   case 'D': return app_parse_double(arg, 0, 3600, &o->drain);
   case 'T': return app_parse_double(arg, 0.1, 3600, &o->setup_timeout);
   case 'r': return app_parse_double(arg, 0.01, 1e7, &o->rate);
-  case 'p': bad = app_parse_long(arg, 1, 65535, &v); o->port = (int)v; break;
+  case 'p':
+    bad = parse_list(arg, 1, 65535, o->ports, CHAT_MAX_PORTS, &o->nports);
+    o->port = o->ports[0];
+    break;
   case 'n': bad = app_parse_long(arg, 2, CHAT_MAX_CLIENTS, &v);
     o->clients = (int)v; break;
   case 'C': bad = app_parse_long(arg, 1, CHAT_MAX_CLIENTS, &v);
@@ -87,7 +112,10 @@ static int set_value(chat_opts *o, int c, const char *arg) {
     o->senders = (int)v; break;
   case 'B': bad = app_parse_long(arg, CHAT_MIN_SIZE, CHAT_MAX_SIZE, &v);
     o->size = (int)v; break;
-  case 'S': bad = app_parse_long(arg, 1, 1L << 30, &v); o->server_pid = (int)v;
+  case 'S':
+    bad = parse_list(arg, 1, 1L << 30, o->server_pids, CHAT_MAX_PIDS,
+                     &o->nserver_pids);
+    o->server_pid = o->server_pids[0];
     break;
   case 'u': bad = app_parse_long(arg, -1, 4095, &v); o->server_cpu = (int)v;
     break;
@@ -192,6 +220,13 @@ int chat_parse(int argc, char **argv, chat_opts *o) {
       o->ngircd = find_ngircd();
     return -1; /* the address is known once the server runs */
   }
-  return bench_resolve("chat", o->host, o->port, o->allow_remote, &o->addr,
-                       &o->addrlen);
+  for (int k = 0; k < o->nports; k++) {
+    int rc = bench_resolve("chat", o->host, o->ports[k], o->allow_remote,
+                           &o->addrs[k], &o->addrlens[k]);
+    if (rc >= 0)
+      return rc;
+  }
+  o->addr = o->addrs[0];
+  o->addrlen = o->addrlens[0];
+  return -1;
 }

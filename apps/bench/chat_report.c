@@ -56,8 +56,14 @@ static void text(const chat_opts *o, const chat_result *r, const summary *s,
     snprintf(how, sizeof how, "closed loop");
   else
     snprintf(how, sizeof how, "open loop at %g msg/s", o->rate);
-  fprintf(to, "iomux-bench chat: %s port %d, %d clients in %d channel%s, %d "
-          "sender%s, %s, %d-byte texts\n", o->host, o->port, o->clients,
+  char ports[96];
+  size_t n = 0;
+  for (int i = 0; i < o->nports && n < sizeof ports; i++)
+    n += (size_t)snprintf(ports + n, sizeof ports - n, "%s%d", i ? "+" : "",
+                          o->ports[i]);
+  fprintf(to, "iomux-bench chat: %s port%s %s, %d clients in %d channel%s, %d "
+          "sender%s, %s, %d-byte texts\n", o->host, o->nports > 1 ? "s" : "",
+          ports, o->clients,
           o->channels, o->channels > 1 ? "s" : "", o->senders,
           o->senders > 1 ? "s" : "", how, o->size);
   fprintf(to, "  setup       %llu of %d clients registered and joined in "
@@ -73,6 +79,13 @@ static void text(const chat_opts *o, const chat_result *r, const summary *s,
           (unsigned long long)r->delivered_window,
           (unsigned long long)r->delivered, (unsigned long long)r->expected);
   bench_latency_text(&s->t.lat, to);
+  if (o->nports > 1)
+    fprintf(to, "  same server p50 %.2f ms  p99 %.2f ms;  across servers "
+            "p50 %.2f ms  p99 %.2f ms\n",
+            hist_percentile(&r->latency_same, 50) / 1e6,
+            hist_percentile(&r->latency_same, 99) / 1e6,
+            hist_percentile(&r->latency_across, 50) / 1e6,
+            hist_percentile(&r->latency_across, 99) / 1e6);
   if (r->self_echo)
     fprintf(to, "  note        the server echoed %llu messages to their "
             "sender (ignored)\n", (unsigned long long)r->self_echo);
@@ -105,6 +118,13 @@ static void json(const chat_opts *o, const chat_result *r, const summary *s,
           (unsigned long long)r->delivered_window,
           (unsigned long long)r->expected, s->deliv_rate,
           (unsigned long long)r->self_echo, r->load_cpu_s);
+  if (o->nports > 1)
+    fprintf(to, "\"latency_same_server_ns\":{\"p50\":%llu,\"p99\":%llu},"
+            "\"latency_across_servers_ns\":{\"p50\":%llu,\"p99\":%llu},",
+            (unsigned long long)hist_percentile(&r->latency_same, 50),
+            (unsigned long long)hist_percentile(&r->latency_same, 99),
+            (unsigned long long)hist_percentile(&r->latency_across, 50),
+            (unsigned long long)hist_percentile(&r->latency_across, 99));
   bench_tail_json(&s->t, to);
 }
 

@@ -45,9 +45,29 @@
 
 static uint64_t ms_of(double s) { return (uint64_t)(s * 1000.0 + 0.5); }
 
+int chat_server_sample(const chat_opts *o, server_sample *out) {
+  *out = (server_sample){.ok = 0};
+  for (int i = 0; i < o->nserver_pids; i++) {
+    server_sample one;
+    int err = server_sample_read(o->server_pids[i], &one);
+    if (err < 0)
+      return err;
+    if (!one.ok)
+      return 0;
+    out->user_s += one.user_s;
+    out->sys_s += one.sys_s;
+    out->ctxsw += one.ctxsw;
+    out->nvctxsw += one.nvctxsw;
+    out->hwm_kib += one.hwm_kib;
+    out->rss_kib += one.rss_kib;
+  }
+  out->ok = o->nserver_pids > 0;
+  return 0;
+}
+
 static void sample_server(chat_gen *g, server_sample *into) {
   if (g->o->server_pid > 0)
-    server_sample_read(g->o->server_pid, into);
+    chat_server_sample(g->o, into);
 }
 
 /* ---- the end ------------------------------------------------------------------ */
@@ -288,7 +308,9 @@ int bench_chat(int argc, char **argv) {
   if (!r)
     return 1;
   hist_init(&r->latency);
-  int err = o.server_pid ? server_sample_read(o.server_pid, &r->srv_base) : 0;
+  hist_init(&r->latency_same);
+  hist_init(&r->latency_across);
+  int err = o.server_pid ? chat_server_sample(&o, &r->srv_base) : 0;
   if (err < 0) {
     fprintf(stderr, "iomux-bench chat: --server-pid %d: %s\n", o.server_pid,
             iom_strerror(err));

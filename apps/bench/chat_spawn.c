@@ -133,10 +133,14 @@ int chat_spawn_ngircd(chat_opts *o, chat_server *srv) {
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   for (int i = 0; i < 200; i++) { /* 10 s */
     if (can_connect(&a)) {
-      o->port = port;
-      o->server_pid = srv->pid;
+      o->port = o->ports[0] = port;
+      o->nports = 1;
+      o->server_pid = o->server_pids[0] = srv->pid;
+      o->nserver_pids = 1;
       memcpy(&o->addr, &a, sizeof a);
       o->addrlen = sizeof a;
+      o->addrs[0] = o->addr;
+      o->addrlens[0] = o->addrlen;
       return 0;
     }
     if (waitpid(srv->pid, NULL, WNOHANG) == srv->pid) {

@@ -55,6 +55,7 @@ enum irc_phase { IRC_ACTIVE, IRC_DROPPING, IRC_GONE };
 typedef struct irc_server irc_server;
 typedef struct irc_client irc_client;
 typedef struct irc_channel irc_channel;
+typedef struct chat_net chat_net; /* --cluster (cluster.h), or NULL */
 
 /* A client in a channel: in the channel's member array and on the client's
  * list of channels. */
@@ -89,7 +90,9 @@ struct irc_client {
   char *quit;    /* the reason, once dropped */
   char *away;    /* the away message, NULL when here */
   char *backlog; /* flood control: lines waiting (read paused), NULL */
-  uint32_t backlog_len;
+  uint32_t backlog_len, backlog_cap;
+  void *wait;    /* --cluster: a question in flight; lines wait meanwhile */
+  void *answer;  /* --cluster: an answer fetched for the line running */
   uint32_t mark;        /* irc_send_common: already sent this one */
   uint64_t connected;   /* loop time (ms) the connection came */
   uint64_t last_read;   /* loop time of the last bytes from it */
@@ -111,6 +114,7 @@ struct irc_client {
 struct irc_server {
   iom_loop *loop;
   const chatd_opts *opts;
+  chat_net *net; /* --cluster, else NULL */
   iom_listener *listener;
   iom_timer *sweep;
   chat_sendq q;
@@ -146,6 +150,16 @@ void irc_server_free(irc_server *srv);
 
 /* A registered client by nick (any case), or NULL. */
 irc_client *irc_find_user(irc_server *srv, const char *nick);
+
+/* --cluster: the question c waited for is answered (c->wait is NULL
+ * again): run the lines that waited (flood control still applies), and
+ * read again once none wait. */
+void irc_resume(irc_client *c);
+
+/* ---- irc_cmd_reg.c (for the cluster) ------------------------------------------ */
+
+/* The network granted c the nick (net_nick): rename, maybe register. */
+void irc_nick_done(irc_client *c, const char *nick);
 
 /* ---- irc_dispatch.c ----------------------------------------------------------- */
 
@@ -195,6 +209,10 @@ void irc_chan_modes(const irc_channel *ch, int show_key, char *buf,
                     size_t size);
 /* NAMES of one channel to c (353s and the 366). */
 void irc_chan_names(irc_client *c, irc_channel *ch);
+/* 353s for `n` names ("@nick" or "nick"), then the 366: for NAMES
+ * answers that come from elsewhere (the network). */
+void irc_names_reply(irc_client *c, const char *chan, const char *const *names,
+                     size_t n);
 
 /* ---- commands (irc_cmd_*.c) ----------------------------------------------- */
 

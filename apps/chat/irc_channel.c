@@ -7,6 +7,8 @@
  */
 #include "irc.h"
 
+#include "cluster.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +37,12 @@ irc_channel *irc_chan_new(irc_server *srv, const char *name) {
     free(ch);
     return NULL;
   }
+  net_chan_new(ch);
   return ch;
 }
 
 static void chan_free(irc_channel *ch) {
+  net_chan_gone(ch);
   chat_names_del(&ch->srv->chans, ch->name);
   for (int i = 0; i < IRC_INVITES; i++)
     free(ch->invites[i]);
@@ -178,25 +182,55 @@ void irc_chan_modes(const irc_channel *ch, int show_key, char *buf,
 
 /* 353s, as many as the names need, then the 366. Members who are +i are
  * left out for a client outside the channel. */
+typedef struct names_out {
+  irc_client *c;
+  const char *chan;
+  size_t room, len;
+  char list[IRC_LINE];
+} names_out;
+
+static void names_start(names_out *o, irc_client *c, const char *chan) {
+  o->c = c;
+  o->chan = chan;
+  o->room = IRC_LINE - 2 - strlen(c->srv->opts->name) - strlen(irc_nick(c)) -
+            strlen(chan) - 16;
+  o->len = 0;
+}
+
+static void names_add(names_out *o, const char *op, const char *nick) {
+  size_t need = strlen(nick) + 2; /* as before: room for "@" and " " */
+  if (o->len > 0 && o->len + need > o->room) {
+    irc_reply(o->c, "353", "= %s :%.*s", o->chan, (int)o->len - 1, o->list);
+    o->len = 0;
+  }
+  o->len += (size_t)snprintf(o->list + o->len, sizeof o->list - o->len,
+                             "%s%.*s ", op, IRC_NICKLEN, nick);
+}
+
+static void names_end(names_out *o) {
+  if (o->len > 0)
+    irc_reply(o->c, "353", "= %s :%.*s", o->chan, (int)o->len - 1, o->list);
+  irc_reply(o->c, "366", "%s :End of /NAMES list", o->chan);
+}
+
 void irc_chan_names(irc_client *c, irc_channel *ch) {
   int inside = irc_chan_member(ch, c) != NULL;
-  size_t room = IRC_LINE - 2 - strlen(c->srv->opts->name) -
-                strlen(irc_nick(c)) - strlen(ch->name) - 16;
-  char list[IRC_LINE];
-  size_t len = 0;
+  names_out o;
+  names_start(&o, c, ch->name);
   for (uint32_t i = 0; i < ch->nmembers; i++) {
     irc_member *m = ch->members[i];
-    if (!inside && m->cl->invisible)
-      continue;
-    size_t need = strlen(m->cl->nick) + 2;
-    if (len > 0 && len + need > room) {
-      irc_reply(c, "353", "= %s :%.*s", ch->name, (int)len - 1, list);
-      len = 0;
-    }
-    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s ",
-                            m->op ? "@" : "", m->cl->nick);
+    if (inside || !m->cl->invisible)
+      names_add(&o, m->op ? "@" : "", m->cl->nick);
   }
-  if (len > 0)
-    irc_reply(c, "353", "= %s :%.*s", ch->name, (int)len - 1, list);
-  irc_reply(c, "366", "%s :End of /NAMES list", ch->name);
+  names_end(&o);
+}
+
+void irc_names_reply(irc_client *c, const char *chan, const char *const *names,
+                     size_t n) {
+  names_out o;
+  names_start(&o, c, chan);
+  for (size_t i = 0; i < n; i++)
+    if (names[i][0])
+      names_add(&o, "", names[i]);
+  names_end(&o);
 }

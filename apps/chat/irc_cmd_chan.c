@@ -2,6 +2,8 @@
  * KICK INVITE. */
 #include "irc.h"
 
+#include "cluster.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,18 @@ static void copy_param(char *buf, const irc_msg *m, int i) {
   snprintf(buf, IRC_LINE, "%s", i < m->nparams ? m->params[i] : "");
 }
 
+/* --cluster: what is left of a command once one of its items went to the
+ * network ("JOIN #b,#c k2"): it runs when the answer is in. "" if
+ * nothing is left. */
+static void rest_of(char *buf, const char *cmd, const char *items,
+                    const char *more) {
+  buf[0] = '\0';
+  if (items && *items &&
+      snprintf(buf, IRC_LINE, "%s %s%s%s", cmd, items, more ? " " : "",
+               more ? more : "") >= IRC_LINE)
+    buf[0] = '\0'; /* cannot be: it is part of a line that fit */
+}
+
 /* ---- JOIN, PART --------------------------------------------------------------- */
 
 static int may_join(irc_client *c, irc_channel *ch, const char *key) {
@@ -37,25 +51,29 @@ static int may_join(irc_client *c, irc_channel *ch, const char *key) {
   return 0;
 }
 
-static void join_one(irc_client *c, const char *name, const char *key) {
+/* Returns 1 when the network took it over (--cluster). */
+static int join_one(irc_client *c, const char *name, const char *key,
+                    const char *more) {
   irc_channel *ch = irc_chan_find(c->srv, name);
   if (!ch && !irc_chan_name_ok(name)) {
     irc_reply(c, "403", "%s :No such channel", name);
-    return;
+    return 0;
   }
   if (ch && irc_chan_member(ch, c))
-    return;
+    return 0;
   if (c->nchans >= IRC_CHANLIMIT) {
     irc_reply(c, "405", "%s :You have joined too many channels", name);
-    return;
+    return 0;
   }
+  if (net_join(c, ch ? ch->name : name, key, more))
+    return 1;
   if (ch && !may_join(c, ch, key))
-    return;
+    return 0;
   int created = !ch;
   if ((!ch && !(ch = irc_chan_new(c->srv, name))) ||
       !irc_chan_join(ch, c, created)) {
     irc_drop(c, "Out of memory"); /* (an empty new channel stays: harmless) */
-    return;
+    return 0;
   }
   irc_chan_invited(ch, c, 1);
   chat_msg *msg = irc_msg_from(c, "JOIN %s", ch->name);
@@ -67,6 +85,7 @@ static void join_one(irc_client *c, const char *name, const char *key) {
               (long long)ch->topic_at);
   }
   irc_chan_names(c, ch);
+  return 0;
 }
 
 /* JOIN 0: part every channel, as if by PART. */
@@ -74,6 +93,7 @@ static void part_all(irc_client *c) {
   while (c->chans) {
     chat_msg *msg = irc_msg_from(c, "PART %s", c->chans->chan->name);
     irc_chan_send(c->chans->chan, NULL, msg);
+    net_chan_part(c->chans->chan, c, msg);
     chat_msg_unref(msg);
     irc_chan_leave(c->chans);
   }
@@ -88,8 +108,13 @@ void irc_cmd_join(irc_client *c, const irc_msg *m) {
   copy_param(names, m, 0);
   copy_param(keys, m, 1);
   char *ns = names, *ks = keys, *name;
-  while ((name = next_item(&ns)) && c->phase == IRC_ACTIVE)
-    join_one(c, name, next_item(&ks));
+  while ((name = next_item(&ns)) && c->phase == IRC_ACTIVE) {
+    const char *key = next_item(&ks);
+    char more[IRC_LINE];
+    rest_of(more, "JOIN", ns, ks);
+    if (join_one(c, name, key, more))
+      return;
+  }
 }
 
 void irc_cmd_part(irc_client *c, const irc_msg *m) {
@@ -111,6 +136,7 @@ void irc_cmd_part(irc_client *c, const irc_msg *m) {
                         ? irc_msg_from(c, "PART %s :%s", ch->name, m->params[1])
                         : irc_msg_from(c, "PART %s", ch->name);
     irc_chan_send(ch, NULL, msg);
+    net_chan_part(ch, c, msg);
     chat_msg_unref(msg);
     irc_chan_leave(my);
   }
@@ -133,11 +159,14 @@ static void topic_set(irc_client *c, irc_channel *ch, const char *text) {
   chat_msg *msg = irc_msg_from(c, "TOPIC %s :%s", ch->name,
                                ch->topic ? ch->topic : "");
   irc_chan_send(ch, NULL, msg);
+  net_chan_topic(ch, msg);
   chat_msg_unref(msg);
 }
 
 void irc_cmd_topic(irc_client *c, const irc_msg *m) {
   irc_channel *ch = irc_chan_find(c->srv, m->params[0]);
+  if (!ch && net_topic_query(c, m->params[0], m->nparams >= 2))
+    return; /* not here: the network knows */
   if (!ch) {
     irc_reply(c, "403", "%s :No such channel", m->params[0]);
     return;
@@ -173,6 +202,10 @@ void irc_cmd_names(irc_client *c, const irc_msg *m) {
   copy_param(names, m, 0);
   char *ns = names, *name;
   while ((name = next_item(&ns))) {
+    char more[IRC_LINE];
+    rest_of(more, "NAMES", ns, NULL);
+    if (net_names(c, name, more))
+      return; /* the whole network's members, later */
     irc_channel *ch = irc_chan_find(c->srv, name);
     if (ch)
       irc_chan_names(c, ch);
@@ -189,6 +222,8 @@ static void list_one(irc_client *c, irc_channel *ch) {
 }
 
 void irc_cmd_list(irc_client *c, const irc_msg *m) {
+  if (net_list(c, m->nparams > 0 ? m->params[0] : NULL))
+    return;
   irc_reply(c, "321", "Channel :Users  Name");
   if (m->nparams > 0) {
     char names[IRC_LINE];
@@ -209,11 +244,14 @@ void irc_cmd_list(irc_client *c, const irc_msg *m) {
 
 /* ---- KICK, INVITE ------------------------------------------------------------------ */
 
-/* Returns 1 when the channel is gone (its last member kicked). */
+/* Returns 1 when the channel is gone (its last member kicked), 2 when
+ * the network took the kick over (a nick not here, --cluster). */
 static int kick_one(irc_client *c, irc_channel *ch, const char *nick,
-                    const char *reason) {
+                    const char *reason, const char *more) {
   irc_client *t = irc_find_user(c->srv, nick);
   irc_member *tm = t ? irc_chan_member(ch, t) : NULL;
+  if (!t && net_kick(c, ch, nick, reason, more))
+    return 2;
   if (!t) {
     irc_reply(c, "401", "%s :No such nick/channel", nick);
     return 0;
@@ -226,6 +264,7 @@ static int kick_one(irc_client *c, irc_channel *ch, const char *nick,
   chat_msg *msg = irc_msg_from(c, "KICK %s %s :%.*s", ch->name, t->nick,
                                IRC_KICKLEN, reason);
   irc_chan_send(ch, NULL, msg);
+  net_chan_kick(ch, t, msg);
   chat_msg_unref(msg);
   return irc_chan_leave(tm);
 }
@@ -246,9 +285,15 @@ void irc_cmd_kick(irc_client *c, const irc_msg *m) {
   char nicks[IRC_LINE];
   copy_param(nicks, m, 1);
   char *ns = nicks, *nick;
-  while ((nick = next_item(&ns)))
-    if (kick_one(c, ch, nick, reason))
-      return; /* the channel is gone */
+  while ((nick = next_item(&ns))) {
+    char more[IRC_LINE], rest[IRC_LINE];
+    snprintf(rest, sizeof rest, ":%s", reason);
+    rest_of(more, "KICK", ns, rest);
+    if (more[0]) /* "KICK #chan nicks :reason" */
+      snprintf(more, sizeof more, "KICK %s %s :%s", ch->name, ns, reason);
+    if (kick_one(c, ch, nick, reason, more))
+      return; /* the channel is gone, or the network has the rest */
+  }
 }
 
 /* INVITE nick #channel: the channel must exist and the inviter be on it
@@ -257,6 +302,9 @@ void irc_cmd_invite(irc_client *c, const irc_msg *m) {
   irc_client *t = irc_find_user(c->srv, m->params[0]);
   irc_channel *ch = irc_chan_find(c->srv, m->params[1]);
   irc_member *my = ch ? irc_chan_member(ch, c) : NULL;
+  if (my && (!(ch->modes & IRC_CMODE_I) || my->op) &&
+      net_invite(c, m->params[0], ch))
+    return; /* --cluster: the invitation is the network's (JOIN checks it) */
   if (!t)
     irc_reply(c, "401", "%s :No such nick/channel", m->params[0]);
   else if (!ch)

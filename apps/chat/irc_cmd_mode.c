@@ -8,6 +8,8 @@
  */
 #include "irc.h"
 
+#include "cluster.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,11 @@ typedef struct mode_change {
   char dir; /* the sign last written to modes */
   char args[IRC_LINE];
   size_t nargs;
+  char ops[IRC_LINE]; /* --cluster: "+nick,-nick", the +o/-o that took */
+  size_t nops;
 } mode_change;
+
+
 
 static void record(mode_change *mc, char dir, char mode, const char *arg) {
   if (mc->nmodes + 3 > sizeof mc->modes)
@@ -33,20 +39,43 @@ static void record(mode_change *mc, char dir, char mode, const char *arg) {
                                   sizeof mc->args - mc->nargs, " %s", arg);
 }
 
+static void record_op(mode_change *mc, char dir, const char *nick) {
+  if (mc->nops + strlen(nick) + 3 < sizeof mc->ops)
+    mc->nops += (size_t)snprintf(mc->ops + mc->nops, sizeof mc->ops - mc->nops,
+                                 "%s%c%s", mc->nops ? "," : "", dir, nick);
+  record(mc, dir, 'o', nick);
+}
+
 /* ---- channel modes ---------------------------------------------------------------- */
+
+/* A nick not here (--cluster): the network's answer, fetched before this
+ * MODE ran (net_mode_ops). Its op flag is that node's. */
+static void mode_op_elsewhere(irc_client *c, irc_channel *ch, char dir,
+                              const char *nick, mode_change *mc) {
+  char name[IRC_NICKLEN + 1];
+  int rc = net_member_elsewhere(c, nick, name, sizeof name);
+  if (rc > 0)
+    record_op(mc, dir, name);
+  else if (rc == 0)
+    irc_reply(c, "441", "%s %s :They aren't on that channel", name, ch->name);
+  else
+    irc_reply(c, "401", "%s :No such nick/channel", nick);
+}
 
 static void mode_op(irc_client *c, irc_channel *ch, char dir, const char *nick,
                     mode_change *mc) {
   irc_client *t = irc_find_user(c->srv, nick);
   irc_member *tm = t ? irc_chan_member(ch, t) : NULL;
-  if (!t)
+  if (!t && c->answer)
+    mode_op_elsewhere(c, ch, dir, nick, mc);
+  else if (!t)
     irc_reply(c, "401", "%s :No such nick/channel", nick);
   else if (!tm)
     irc_reply(c, "441", "%s %s :They aren't on that channel", t->nick,
               ch->name);
   else if (tm->op != (dir == '+')) {
     tm->op = dir == '+';
-    record(mc, dir, 'o', t->nick);
+    record_op(mc, dir, t->nick);
   }
 }
 
@@ -139,6 +168,7 @@ static void chan_change(irc_client *c, irc_channel *ch, const irc_msg *m) {
     return;
   chat_msg *msg = irc_msg_from(c, "MODE %s %s%s", ch->name, mc.modes, mc.args);
   irc_chan_send(ch, NULL, msg);
+  net_chan_mode(ch, msg, mc.ops);
   chat_msg_unref(msg);
 }
 
@@ -153,6 +183,8 @@ static void chan_mode(irc_client *c, irc_channel *ch, const irc_msg *m) {
     irc_reply(c, "368", "%s :End of channel ban list", ch->name);
   } else if (!my || !my->op) {
     irc_reply(c, "482", "%s :You're not channel operator", ch->name);
+  } else if (!c->answer && net_mode_ops(c, ch, m)) {
+    return; /* +o/-o of nicks not here: asked the network, runs again */
   } else {
     chan_change(c, ch, m);
   }
@@ -180,8 +212,10 @@ static void user_mode(irc_client *c, const irc_msg *m) {
   }
   if (unknown)
     irc_reply(c, "501", ":Unknown MODE flag");
-  if (changed[0])
+  if (changed[0]) {
     irc_send(c, ":%s MODE %s :%s", c->nick, c->nick, changed);
+    net_user_info(c);
+  }
 }
 
 void irc_cmd_mode(irc_client *c, const irc_msg *m) {

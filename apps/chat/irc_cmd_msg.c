@@ -6,43 +6,56 @@
  */
 #include "irc.h"
 
+#include "cluster.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void to_channel(irc_client *c, const char *cmd, const char *name,
-                       const char *text, int notice) {
+/* Both return 1 when the network took the rest of the command over
+ * (--cluster: a target not here; `more` runs once it is done). */
+static int to_channel(irc_client *c, const char *cmd, const char *name,
+                      const char *text, int notice, const char *more) {
   irc_channel *ch = irc_chan_find(c->srv, name);
+  int rc = ch ? 0 : net_message(c, cmd, name, text, notice, more);
+  if (rc)
+    return rc == 1;
   if (!ch) {
     if (!notice)
       irc_reply(c, "401", "%s :No such nick/channel", name);
-    return;
+    return 0;
   }
   irc_member *my = irc_chan_member(ch, c);
   if ((!my && (ch->modes & IRC_CMODE_N)) ||
       ((ch->modes & IRC_CMODE_M) && !(my && my->op))) {
     if (!notice)
       irc_reply(c, "404", "%s :Cannot send to channel", ch->name);
-    return;
+    return 0;
   }
   chat_msg *msg = irc_msg_from(c, "%s %s :%s", cmd, ch->name, text);
   irc_chan_send(ch, c, msg);
+  net_chan_line(ch, msg);
   chat_msg_unref(msg);
+  return 0;
 }
 
-static void to_user(irc_client *c, const char *cmd, const char *nick,
-                    const char *text, int notice) {
+static int to_user(irc_client *c, const char *cmd, const char *nick,
+                   const char *text, int notice, const char *more) {
   irc_client *t = irc_find_user(c->srv, nick);
+  int rc = t ? 0 : net_message(c, cmd, nick, text, notice, more);
+  if (rc)
+    return rc == 1;
   if (!t) {
     if (!notice)
       irc_reply(c, "401", "%s :No such nick/channel", nick);
-    return;
+    return 0;
   }
   chat_msg *msg = irc_msg_from(c, "%s %s :%s", cmd, t->nick, text);
   irc_share(t, msg);
   chat_msg_unref(msg);
   if (t->away && !notice)
     irc_reply(c, "301", "%s :%s", t->nick, t->away);
+  return 0;
 }
 
 static void message(irc_client *c, const irc_msg *m, const char *cmd,
@@ -65,13 +78,17 @@ static void message(irc_client *c, const irc_msg *m, const char *cmd,
     next = strchr(t, ',');
     if (next)
       *next++ = '\0';
+    char more[IRC_LINE] = "";
+    if (next && *next)
+      snprintf(more, sizeof more, "%s %s :%s", cmd, next, m->params[1]);
     if (++n > IRC_MAXTARGETS) {
       if (!notice)
         irc_reply(c, "407", "%s :Too many targets", t);
     } else if (t[0] == '#') {
-      to_channel(c, cmd, t, m->params[1], notice);
-    } else {
-      to_user(c, cmd, t, m->params[1], notice);
+      if (to_channel(c, cmd, t, m->params[1], notice, more))
+        return;
+    } else if (to_user(c, cmd, t, m->params[1], notice, more)) {
+      return;
     }
   }
 }
@@ -89,6 +106,7 @@ void irc_cmd_away(irc_client *c, const irc_msg *m) {
   c->away = NULL;
   if (m->nparams > 0 && *m->params[0])
     c->away = strndup(m->params[0], IRC_AWAYLEN);
+  net_user_info(c);
   if (c->away)
     irc_reply(c, "306", ":You have been marked as being away");
   else

@@ -6,6 +6,8 @@
  */
 #include "irc.h"
 
+#include "cluster.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -60,6 +62,8 @@ void irc_cmd_who(irc_client *c, const irc_msg *m) {
   const char *mask = m->nparams > 0 && *m->params[0] ? m->params[0] : "*";
   irc_client *t;
   irc_channel *ch;
+  if (net_who(c, mask))
+    return; /* --cluster: the whole network's answer, later */
   if (mask[0] == '#') {
     if ((ch = irc_chan_find(c->srv, mask)))
       who_channel(c, ch);
@@ -101,6 +105,8 @@ void irc_cmd_whois(irc_client *c, const irc_msg *m) {
   snprintf(nick, sizeof nick, "%s", m->params[m->nparams - 1]);
   nick[strcspn(nick, ",")] = '\0';
   irc_client *t = irc_find_user(c->srv, nick);
+  if (!t && net_whois(c, nick))
+    return; /* --cluster: a user of another node, perhaps */
   if (!t) {
     irc_reply(c, "401", "%s :No such nick/channel", nick);
     irc_reply(c, "318", "%s :End of /WHOIS list", nick);

@@ -7,6 +7,8 @@
  */
 #include "irc.h"
 
+#include "cluster.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -40,6 +42,7 @@ static void welcome(irc_client *c) {
     irc_reply(c, "005", "%s :are supported by this server", isupport[i]);
   irc_cmd_lusers(c, NULL);
   irc_cmd_motd(c, NULL);
+  net_user_registered(c);
 }
 
 static void try_register(irc_client *c) {
@@ -98,18 +101,35 @@ static int nick_ok(const char *nick) {
 /* Tell everyone who shares a channel (and the client), then rename. */
 static void rename_to(irc_client *c, const char *nick) {
   irc_server *srv = c->srv;
+  chat_msg *msg = NULL;
+  char old[IRC_NICKLEN + 1];
   if (c->registered) {
-    chat_msg *msg = irc_msg_from(c, "NICK :%s", nick);
+    msg = irc_msg_from(c, "NICK :%s", nick);
     irc_share_common(c, msg, 1);
-    chat_msg_unref(msg);
   }
+  snprintf(old, sizeof old, "%s", c->nick);
   if (c->nick[0])
     chat_names_del(&srv->nicks, c->nick);
   snprintf(c->nick, sizeof c->nick, "%s", nick);
   if (chat_names_add(&srv->nicks, c->nick, c) < 0) {
     c->nick[0] = '\0';
     irc_drop(c, "Out of memory");
+  } else if (c->registered) {
+    net_user_renamed(c, old, msg);
   }
+  chat_msg_unref(msg);
+}
+
+void irc_nick_done(irc_client *c, const char *nick) {
+  irc_client *other = chat_names_get(&c->srv->nicks, nick);
+  if (other && other != c) { /* (the claims of one node do not overlap) */
+    irc_reply(c, "433", "%s :Nickname is already in use", nick);
+    return;
+  }
+  if (strcmp(c->nick, nick) == 0)
+    return;
+  rename_to(c, nick);
+  try_register(c);
 }
 
 void irc_cmd_nick(irc_client *c, const irc_msg *m) {
@@ -128,6 +148,8 @@ void irc_cmd_nick(irc_client *c, const irc_msg *m) {
     return;
   }
   if (strcmp(c->nick, nick) == 0)
+    return;
+  if (net_nick(c, nick)) /* --cluster: the network's answer comes later */
     return;
   rename_to(c, nick);
   try_register(c);

@@ -20,6 +20,8 @@
  */
 #include "irc.h"
 
+#include "cluster.h"
+
 #include "iomux/error.h"
 #include "iomux/stream.h"
 
@@ -32,6 +34,7 @@
 #define FLOOD_LINE_MS 250   /* 4 lines a second... */
 #define FLOOD_BURST_MS 5000 /* ...after a burst of 20 */
 #define FLOOD_BACKLOG 8192  /* bytes of waiting lines before Excess Flood */
+#define WAIT_BACKLOG (FLOOD_BACKLOG + 65536) /* ...waiting for the network */
 
 static void reap(void *arg);
 
@@ -73,12 +76,11 @@ void irc_drop(irc_client *c, const char *reason) {
 static void detach(irc_client *c) {
   irc_server *srv = c->srv;
   const char *reason = c->quit ? c->quit : "Client exited";
-  if (c->registered && !srv->shutting_down) {
-    chat_msg *m = irc_msg_from(c, "QUIT :%s", reason);
-    if (m)
-      irc_share_common(c, m, 0);
-    chat_msg_unref(m);
-  }
+  chat_msg *m = c->registered ? irc_msg_from(c, "QUIT :%s", reason) : NULL;
+  if (m && !srv->shutting_down)
+    irc_share_common(c, m, 0);
+  net_user_gone(c, m); /* the other nodes' members see it even then */
+  chat_msg_unref(m);
   irc_chan_leave_all(c);
   if (c->nick[0] && chat_names_get(&srv->nicks, c->nick) == c)
     chat_names_del(&srv->nicks, c->nick);
@@ -88,7 +90,7 @@ static void detach(irc_client *c) {
   }
   free(c->backlog);
   c->backlog = NULL;
-  c->backlog_len = 0;
+  c->backlog_len = c->backlog_cap = 0;
   c->phase = IRC_GONE;
 }
 
@@ -126,34 +128,59 @@ static int flood_ok(irc_client *c) {
   return 1;
 }
 
+/* Lines wait here while the client floods, or (--cluster) while it waits
+ * for the network's answer. Past FLOOD_BACKLOG a flooder is dropped; a
+ * client that only waits may have sent one read's worth meanwhile (reading
+ * stops as soon as lines wait, so that is the most it can be). */
 static void backlog_add(irc_client *c, const char *line, size_t len) {
-  if (!c->backlog && !(c->backlog = malloc(FLOOD_BACKLOG))) {
-    irc_drop(c, "Out of memory");
-    return;
-  }
-  if (len + 1 > FLOOD_BACKLOG - c->backlog_len) {
+  size_t cap = c->wait || c->backlog_cap > FLOOD_BACKLOG ? WAIT_BACKLOG
+                                                         : FLOOD_BACKLOG;
+  if (len + 1 > cap - c->backlog_len) {
     irc_drop(c, "Excess Flood");
     return;
+  }
+  if (c->backlog_len + len + 1 > c->backlog_cap) {
+    uint32_t want = c->backlog_cap ? c->backlog_cap * 2 : FLOOD_BACKLOG;
+    while (want < c->backlog_len + len + 1)
+      want *= 2;
+    char *more = realloc(c->backlog, want > cap ? cap : want);
+    if (!more) {
+      irc_drop(c, "Out of memory");
+      return;
+    }
+    c->backlog = more;
+    c->backlog_cap = want > cap ? (uint32_t)cap : want;
   }
   memcpy(c->backlog + c->backlog_len, line, len);
   c->backlog[c->backlog_len + len] = '\n';
   c->backlog_len += (uint32_t)len + 1;
 }
 
-/* Run waiting lines while the bucket allows; once none wait, read again. */
+/* Run waiting lines while the bucket allows (and no answer from the
+ * network is awaited, --cluster); once none wait, read again. */
 static void backlog_run(irc_client *c) {
-  while (c->backlog_len > 0 && c->phase == IRC_ACTIVE && flood_ok(c)) {
-    char *nl = memchr(c->backlog, '\n', c->backlog_len);
-    size_t len = (size_t)(nl - c->backlog);
-    irc_dispatch(c, c->backlog, len);
-    c->backlog_len -= (uint32_t)len + 1;
-    memmove(c->backlog, nl + 1, c->backlog_len);
+  size_t off = 0; /* lines before it have run; one memmove at the end */
+  while (off < c->backlog_len && c->phase == IRC_ACTIVE && !c->wait &&
+         flood_ok(c)) {
+    char *line = c->backlog + off;
+    char *nl = memchr(line, '\n', c->backlog_len - off);
+    off += (size_t)(nl - line) + 1;
+    irc_dispatch(c, line, (size_t)(nl - line));
   }
+  c->backlog_len -= (uint32_t)off;
+  if (off > 0 && c->backlog_len > 0)
+    memmove(c->backlog, c->backlog + off, c->backlog_len);
   if (c->backlog_len == 0 && c->phase == IRC_ACTIVE) {
     free(c->backlog);
     c->backlog = NULL;
+    c->backlog_cap = 0;
     iom_stream_read_start(c->out.s);
   }
+}
+
+void irc_resume(irc_client *c) {
+  if (c->phase == IRC_ACTIVE && !c->wait && c->backlog)
+    backlog_run(c);
 }
 
 static int on_line(void *data, const char *line, size_t len, int err) {
@@ -162,7 +189,7 @@ static int on_line(void *data, const char *line, size_t len, int err) {
     return 1;
   if (err < 0)
     irc_reply(c, "417", ":Input line was too long");
-  else if (!c->backlog && flood_ok(c))
+  else if (!c->backlog && !c->wait && flood_ok(c))
     irc_dispatch(c, line, len);
   else
     backlog_add(c, line, len);
@@ -201,6 +228,7 @@ static void on_close(iom_stream *s, int err, void *data) {
       p = &(*p)->drop_next;
     *p = c->drop_next;
   }
+  net_client_gone(c);
   if (c->phase != IRC_GONE) {
     list_unlink(c);
     char reason[128] = "Remote host closed the connection";
@@ -262,10 +290,10 @@ static void on_accept(iom_listener *l, int fd, void *data) {
 static void sweep_client(irc_client *c, uint64_t now, uint64_t ping_ms) {
   if (c->phase != IRC_ACTIVE)
     return;
-  if (c->backlog) {
+  if (c->backlog || c->wait)
     c->last_read = now; /* not silent: it is we who are not reading */
+  if (c->backlog)
     backlog_run(c);
-  }
   if (c->phase != IRC_ACTIVE)
     return;
   char reason[64];
@@ -349,9 +377,11 @@ void irc_server_shutdown(irc_server *srv) {
   for (irc_client *c = srv->clients.next; c != &srv->clients; c = c->next)
     irc_drop(c, "Server shutting down");
   reap(srv);
+  net_shutdown(srv); /* after the QUITs: the network is told, then left */
 }
 
 void irc_server_free(irc_server *srv) {
+  net_free(srv);
   iom_listener_free(srv->listener);
   iom_timer_free(srv->sweep);
   chat_sendq_fini(&srv->q);
@@ -370,6 +400,8 @@ static int irc_start(iom_loop *loop, const chatd_opts *opts, void **out,
   *out = srv;
   if (err == 0 && opts->motd && (err = load_motd(srv, opts->motd)) < 0)
     *what = opts->motd;
+  if (err == 0 && opts->cluster)
+    err = net_start(srv, opts->cluster, opts->node_id, what);
   if (err == 0 && (err = iom_listener_new(loop, opts->host, opts->port, NULL,
                                           on_accept, srv,
                                           &srv->listener)) < 0)

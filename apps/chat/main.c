@@ -127,6 +127,7 @@ static void usage(FILE *to) {
       "                   [--name SERVER] [--max-clients N] [--sendq BYTES]\n"
       "                   [--ping SECONDS] [--motd FILE] [--flood on|off]\n"
       "                   [--batch-ms MS]\n"
+      "                   [--cluster redis://HOST:PORT[/DB] [--node-id ID]]\n"
       "\n"
       "A group chat server. --proto irc (the default) speaks the IRC client\n"
       "protocol (irssi, WeeChat, HexChat, ii, nc); --proto plain is the\n"
@@ -154,6 +155,17 @@ static void usage(FILE *to) {
       "  --batch-ms MS     hold each client's output up to MS ms, so all\n"
       "                    it is sent meanwhile leaves in one system call\n"
       "                    (default 2; 0: at the end of each loop turn)\n"
+      "  --cluster URL     irc: one network with the other chatd processes\n"
+      "                    on this Redis (redis://HOST:PORT[/DB], or\n"
+      "                    unix:PATH[?db=N]): users, channels and messages\n"
+      "                    are shared through it (docs/chat-cluster.md)"
+#ifndef IOM_HAVE_HIREDIS
+      "\n                    (not in this build: it has no hiredis)"
+#endif
+      "\n"
+      "  --node-id ID      this node's name in the network (default: the\n"
+      "                    host name and the pid; [A-Za-z0-9._-], 48 at "
+      "most)\n"
       "\n"
       "It prints \"iomux-chatd: listening on HOST:PORT\" once it listens.\n"
       "`quit` on stdin (a terminal in the foreground, or a pipe), SIGINT or\n"
@@ -227,6 +239,16 @@ static int option(int c, const char *arg, chatd_opts *o,
       return bad("batch-ms", arg);
     o->batch_ms = (unsigned)v;
     return -1;
+  case 'C':
+#ifdef IOM_HAVE_HIREDIS
+    o->cluster = arg;
+    return -1;
+#else
+    fprintf(stderr, "iomux-chatd: --cluster: this iomux-chatd was built "
+                    "without hiredis (no cluster support)\n");
+    return 2;
+#endif
+  case 'N': o->node_id = arg; return -1;
   case 'h': usage(stdout); return 0;
   default: return 2; /* parse() has said what was wrong */
   }
@@ -245,6 +267,8 @@ static int parse(int argc, char **argv, chatd_opts *o,
       {"motd", required_argument, 0, 'M'},
       {"flood", required_argument, 0, 'f'},
       {"batch-ms", required_argument, 0, 'b'},
+      {"cluster", required_argument, 0, 'C'},
+      {"node-id", required_argument, 0, 'N'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   *o = (chatd_opts){.host = "127.0.0.1", .port = -1, .name = "chat.iomux",
@@ -269,6 +293,11 @@ static int parse(int argc, char **argv, chatd_opts *o,
   }
   if (o->port < 0)
     o->port = (*proto)->default_port;
+  if ((o->cluster || o->node_id) && *proto != &chatd_irc) {
+    fprintf(stderr, "iomux-chatd: --cluster and --node-id are for --proto "
+                    "irc (try --help)\n");
+    return 2;
+  }
   return -1;
 }
 

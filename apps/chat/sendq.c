@@ -48,6 +48,16 @@ chat_msg *chat_msg_new(size_t max, const char *eol, const char *fmt, ...) {
   return m;
 }
 
+chat_msg *chat_msg_raw(const char *bytes, size_t len) {
+  chat_msg *m = malloc(sizeof *m + len);
+  if (!m)
+    return NULL;
+  m->refs = 1;
+  m->len = (unsigned)len;
+  memcpy(m->bytes, bytes, len);
+  return m;
+}
+
 void chat_msg_unref(chat_msg *m) {
   if (m && --m->refs == 0)
     free(m);

@@ -36,6 +36,10 @@ typedef struct chat_msg {
  * reference, the caller's. NULL when out of memory. */
 chat_msg *chat_msg_new(size_t max, const char *eol, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A message of exactly these bytes (a line that came formatted already:
+ * a publication from another node). One reference; NULL when out of
+ * memory. */
+chat_msg *chat_msg_raw(const char *bytes, size_t len);
 void chat_msg_unref(chat_msg *m);
 
 /* The output side of one client, embedded in the client's struct. */

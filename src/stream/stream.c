@@ -37,7 +37,7 @@
 /* What a loop's streams share: the read buffer, and spare headers for
  * write_ref's queue entries, so a broadcast that queues one reference per
  * recipient per message allocates nothing once the spares have grown. */
-#define SPARE_REFS_MAX 4096
+#define SPARE_REFS_MAX 16384 /* 900 KiB of headers at most */
 
 typedef struct shared {
   char buf[READ_BUF_SIZE];
