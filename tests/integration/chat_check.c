@@ -23,6 +23,7 @@
 #define WATCHDOG_S 55
 
 long chat_rss_limit_kb = 32 * 1024;
+long chat_idle_limit_bytes = 2048;
 int chat_sanitized;
 
 static const chat_group groups[] = {
@@ -50,7 +51,8 @@ static void on_alarm(int sig) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: chat_check --server PATH [--sanitized] GROUP\n"
+  fprintf(stderr, "usage: chat_check --server PATH [--sanitized] "
+                  "[--idle-limit BYTES] GROUP\n"
                   "groups:");
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
     fprintf(stderr, " %s", groups[i].name);
@@ -65,6 +67,8 @@ int main(int argc, char **argv) {
       chat_server_path = argv[++i];
     else if (!strcmp(argv[i], "--sanitized"))
       chat_sanitized = 1, chat_rss_limit_kb = 512 * 1024;
+    else if (!strcmp(argv[i], "--idle-limit") && i + 1 < argc)
+      chat_idle_limit_bytes = atol(argv[++i]);
     else if (!name)
       name = argv[i];
     else

@@ -40,6 +40,9 @@ exec "$chatd" "\$@" --cluster "unix:$dir/redis.sock"
 WRAP
 chmod +x "$dir/chatd"
 rc=0
-"$check" --server "$dir/chatd" "$@" "$group" || rc=$?
+# A cluster node also holds each user's Redis records, and the join storm's
+# replies pass through hiredis's buffers (RSS does not shrink after): the
+# idle bound is 4 KiB here, 2 KiB for a single node.
+"$check" --server "$dir/chatd" --idle-limit 4096 "$@" "$group" || rc=$?
 cleanup
 exit $rc

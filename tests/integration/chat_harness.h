@@ -139,6 +139,9 @@ extern const chat_case chat_plain_cases[], chat_irc_reg_cases[],
 extern long chat_rss_limit_kb;
 /* --sanitized: the server was built with sanitizers. */
 extern int chat_sanitized;
+/* The idle-memory bound per registered client (--idle-limit; 2 KiB, the
+ * issue's goal for one node). */
+extern long chat_idle_limit_bytes;
 
 /* A FAIL line, for checks the helpers do not cover. Returns 0. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
