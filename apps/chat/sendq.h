@@ -9,7 +9,7 @@
  *     before it waits) uncorks every held stream, so everything a client
  *     was sent in between leaves in one writev;
  *   - a send-queue cap: a client that does not read cannot hold more than
- *     the cap (plus one turn's writes) of the server's memory; past it the
+ *     the cap (plus one batch's writes) of the server's memory; past it the
  *     write is refused and the caller drops the client. (The kernel's
  *     send buffer is held to the cap as well: chat_limit_sndbuf, conn.h.)
  * And the end of a connection: the last line (ERROR ...), a graceful close,
