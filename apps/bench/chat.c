@@ -133,7 +133,7 @@ static int track_seen(chat_gen *g, chat_client *r, chat_track *t,
 }
 
 static void on_privmsg(chat_gen *g, chat_client *r, const irc_line *m) {
-  uint64_t now = app_now_ns();
+  uint64_t now = g->read_ns;
   uint32_t id, seq;
   uint64_t t;
   int ch = chat_channel(g, r->id);
@@ -245,6 +245,7 @@ static int on_line(void *data, const char *line, size_t len, int err) {
 static void on_read(iom_stream *s, const char *buf, size_t len, void *data) {
   (void)s;
   chat_client *c = data;
+  c->g->read_ns = app_now_ns(); /* when these lines arrived, for all of them */
   if (iom_lines_feed(c->lf, buf, len, on_line, c) == -ENOMEM)
     client_fail(c, "out of memory", "", 0);
 }

@@ -45,6 +45,7 @@ struct chat_gen {
   enum chat_phase phase;
   char tag[3];                /* two letters: this run's nicks and channels */
   uint64_t base_ns;           /* time 0 of the timestamps in the messages */
+  uint64_t read_ns;           /* when the read being checked was made */
   uint64_t send_start_ns, issued; /* open loop: start, messages issued */
   uint64_t window_start_ns, drain_end_ms, setup_start_ms;
   uint64_t last_delivered, last_sent; /* for the progress line */

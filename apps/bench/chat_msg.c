@@ -61,8 +61,9 @@ int chat_text_parse(const char *text, size_t len, int size, uint32_t *id,
       get_u64(&p, end, &b) < 0 || get_u64(&p, end, &t) < 0 ||
       a > UINT32_MAX || b > UINT32_MAX)
     return -1;
-  for (size_t j = 0; p < end; j++, p++)
-    if (*p != body_at((uint32_t)a, (uint32_t)b, j))
+  char want = body_at((uint32_t)a, (uint32_t)b, 0);
+  for (; p < end; p++, want = want == 'z' ? 'a' : (char)(want + 1))
+    if (*p != want)
       return -1;
   *id = (uint32_t)a;
   *seq = (uint32_t)b;

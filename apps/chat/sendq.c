@@ -89,12 +89,21 @@ static void link_out(chat_out *head, chat_out *o) {
 static void on_flush(iom_timer *t, void *data) {
   (void)t;
   chat_sendq *q = data;
+  q->last_flush = iom_loop_now(q->loop);
   while (q->held.next != &q->held) {
     chat_out *o = q->held.next;
     unlink_out(o);
     o->held = 0;
     iom_stream_uncork(o->s);
   }
+}
+
+/* At most one flush per batch_ms, and none later than it need be: a write
+ * after a quiet spell is flushed at the end of this loop turn, a write
+ * within batch_ms of the last flush waits for the next flush slot. */
+static uint64_t flush_delay(const chat_sendq *q) {
+  uint64_t now = iom_loop_now(q->loop), slot = q->last_flush + q->batch_ms;
+  return slot > now ? slot - now : 0;
 }
 
 /* Before each write: at the first of a batch, the cap check (see the top
@@ -110,7 +119,7 @@ static int begin_write(chat_sendq *q, chat_out *o) {
   iom_stream_cork(o->s);
   link_out(&q->held, o);
   if (!iom_timer_active(q->flush))
-    iom_timer_start(q->flush, q->batch_ms, 0);
+    iom_timer_start(q->flush, flush_delay(q), 0);
   return 0;
 }
 

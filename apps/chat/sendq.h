@@ -57,6 +57,7 @@ typedef struct chat_sendq {
   iom_loop *loop;
   size_t cap;
   unsigned batch_ms;
+  uint64_t last_flush; /* loop time (ms) of the last flush */
   iom_timer *flush;  /* uncorks every held stream */
   iom_timer *linger; /* aborts closes that outlive their deadline */
   chat_out held;     /* list head */

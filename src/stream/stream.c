@@ -250,6 +250,14 @@ static void enqueue(iom_stream *s, iom__chunk *c) {
   s->queued += c->len;
 }
 
+/* Output was queued: watch for writability, unless corked (a corked
+ * stream's interest is its reading alone, which a write does not change:
+ * a broadcast to held streams then costs no watcher call per delivery). */
+static void watch_queue(iom_stream *s) {
+  if (!s->corked)
+    iom__stream_update(s);
+}
+
 static void check_high(iom_stream *s) {
   if (!s->paused && s->queued > s->high) {
     s->paused = 1;
@@ -325,7 +333,7 @@ int iom_stream_write(iom_stream *s, const void *buf, size_t len) {
     iom__stream_fail(s, -ENOMEM); /* bytes are lost: the stream cannot go on */
     return -ENOMEM;
   }
-  iom__stream_update(s);
+  watch_queue(s);
   check_high(s);
   return 0;
 }
@@ -346,7 +354,7 @@ int iom_stream_write_ref(iom_stream *s, const void *buf, size_t len,
                     .done = done, .ctx = ctx};
   enqueue(s, c);
   s->queued -= (size_t)sent;
-  iom__stream_update(s);
+  watch_queue(s);
   check_high(s);
   return 1;
 }
