@@ -105,8 +105,9 @@ void irc_chan_leave_all(irc_client *c) {
 
 /* The broadcast: one shared message to every member (but the sender).
  * Each recipient's stream queues a reference to m's bytes; the first write
- * after a flush corks it, so all it gets until the next flush (--batch-ms
- * later: from this and other channels and senders) leaves in one writev. A
+ * after a flush corks it, so all it gets until the next flush (at most
+ * --batch-ms later: from this and other channels and senders) leaves in one
+ * writev. A
  * message to 1,000 members costs 1,000 queue entries and no system call
  * here; a flush costs one writev per recipient, not one per message
  * (sendq.c). A member past its send queue is dropped later (reap),

@@ -152,9 +152,11 @@ static void usage(FILE *to) {
       "  --flood on|off    irc: a burst of 20 lines, then 4 lines/s; excess\n"
       "                    lines wait, past 8 KiB waiting: Excess Flood\n"
       "                    (default on; off for benchmarks)\n"
-      "  --batch-ms MS     hold each client's output up to MS ms, so all\n"
-      "                    it is sent meanwhile leaves in one system call\n"
-      "                    (default 2; 0: at the end of each loop turn)\n"
+      "  --batch-ms MS     flush clients' output at most once per MS ms, so\n"
+      "                    all a client is sent meanwhile leaves in one\n"
+      "                    system call; output after a quiet spell leaves\n"
+      "                    at the end of the loop turn (default 10; 0: at\n"
+      "                    the end of every loop turn)\n"
       "  --cluster URL     irc: one network with the other chatd processes\n"
       "                    on this Redis (redis://HOST:PORT[/DB], or\n"
       "                    unix:PATH[?db=N]): users, channels and messages\n"
@@ -273,7 +275,7 @@ static int parse(int argc, char **argv, chatd_opts *o,
       {0, 0, 0, 0}};
   *o = (chatd_opts){.host = "127.0.0.1", .port = -1, .name = "chat.iomux",
                     .max_clients = 10000, .sendq = 65536, .ping = 120,
-                    .flood = 1, .batch_ms = 2};
+                    .flood = 1, .batch_ms = 10};
   *proto = &chatd_irc;
   int c;
   opterr = 0; /* our own one-line messages */

@@ -17,7 +17,8 @@
  *       dropped with "ERROR :SendQ exceeded" (broadcast).
  *   (c) a copy and a system call per recipient per message: the line is
  *       formatted once and shared by every queue (chat_msg), and a client's
- *       lines of one --batch-ms leave in one writev (sendq.c; broadcast).
+ *       lines between two flushes (--batch-ms apart) leave in one writev
+ *       (sendq.c; broadcast).
  *   (d) a client that leaves in the middle of a broadcast: a stream is
  *       freed only on a later turn (on_close), never under the loop that is
  *       writing to it.
@@ -61,7 +62,7 @@ typedef struct plain {
 /* One line to every other client. The text is formatted once into a shared
  * chat_msg; each recipient's queue holds a reference, not a copy. The first
  * write to a recipient after a flush corks its stream, so however many
- * lines it gets until the next flush (--batch-ms), they leave in one
+ * lines it gets until the next flush (sendq.c), they leave in one
  * writev: one system call per recipient per flush, not one per message. */
 static void broadcast(plain *srv, client *from, const char *line, size_t len) {
   chat_msg *m = chat_msg_new(PLAIN_MAX_LINE + CHAT_ADDR_MAX + 4, "\n",

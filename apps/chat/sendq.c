@@ -3,9 +3,11 @@
  *
  * Why hold output at all: a broadcast to 1,000 members is 1,000 sends, and
  * messages arrive one per wake-up, so without holding every delivery is a
- * system call of its own. Held for --batch-ms, every message that comes in
- * meanwhile rides in the same writev: the system calls per delivery fall
- * by the number of messages per batch, for at most that much latency.
+ * system call of its own. With flushes --batch-ms apart, every message that
+ * comes in meanwhile rides in the same writev: the system calls per delivery
+ * fall by the number of messages per batch, for at most that much latency.
+ * Only a busy server pays it: output after a quiet spell (the last flush
+ * longer than --batch-ms ago) is flushed at the end of the loop turn.
  *
  * Why the cap is checked at a client's first write after a flush, against
  * what is queued then: writes to a held stream all queue, so between
@@ -103,7 +105,7 @@ static void on_flush(iom_timer *t, void *data) {
  * within batch_ms of the last flush waits for the next flush slot. */
 static uint64_t flush_delay(const chat_sendq *q) {
   uint64_t now = iom_loop_now(q->loop), slot = q->last_flush + q->batch_ms;
-  return slot > now ? slot - now : 0;
+  return q->last_flush && slot > now ? slot - now : 0;
 }
 
 /* Before each write: at the first of a batch, the cap check (see the top

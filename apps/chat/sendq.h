@@ -5,9 +5,10 @@
  *     QUIT) is formatted once into a reference-counted chat_msg, and every
  *     recipient's stream queues a reference to the same bytes;
  *   - batching: the first write to a client after a flush corks its
- *     stream, and a flush --batch-ms later (0: on the loop's next turn,
- *     before it waits) uncorks every held stream, so everything a client
- *     was sent in between leaves in one writev;
+ *     stream, and the next flush uncorks every held stream, so everything
+ *     a client was sent in between leaves in one writev. Flushes are at
+ *     least --batch-ms apart; one whose slot has passed (output after a
+ *     quiet spell) runs on the loop's next turn, before it waits;
  *   - a send-queue cap: a client that does not read cannot hold more than
  *     the cap (plus one batch's writes) of the server's memory; past it the
  *     write is refused and the caller drops the client. (The kernel's
@@ -57,15 +58,15 @@ typedef struct chat_sendq {
   iom_loop *loop;
   size_t cap;
   unsigned batch_ms;
-  uint64_t last_flush; /* loop time (ms) of the last flush */
+  uint64_t last_flush; /* loop time (ms) of the last flush; 0: none yet */
   iom_timer *flush;  /* uncorks every held stream */
   iom_timer *linger; /* aborts closes that outlive their deadline */
   chat_out held;     /* list head */
   chat_out closing;  /* list head, oldest first */
 } chat_sendq;
 
-/* The cap in bytes; batch_ms: how long a client's output may be held
- * (0: until the loop's next turn). */
+/* The cap in bytes; batch_ms: the least time between flushes (0: flush on
+ * every loop turn that wrote). */
 int chat_sendq_init(chat_sendq *q, iom_loop *loop, size_t cap,
                     unsigned batch_ms);
 /* Frees the timers. Every stream must be over (their on_close ran). */

@@ -136,8 +136,44 @@ static int stop_by(int console) {
 static int console_quit(void) { return stop_by(1); }
 static int sigterm(void) { return stop_by(0); }
 
+/* Flushes are --batch-ms apart: a line right after a flush waits for the
+ * next slot, a line after a quiet spell leaves at once. Checked against
+ * bounds that hold whatever the machine's load: the first flush came after
+ * t0, so a held line cannot arrive before t0 + 1000 ms; a line held for a
+ * slot would take 1000 ms, a line not held far less. */
+static int batch_slot(void) {
+  const char *const args[] = {"--proto", "plain", "--batch-ms", "1000", NULL};
+  chat_srv s;
+  tc *a = NULL, *b = NULL, *c = NULL;
+  if (!srv_start(&s, 0, args))
+    return 0;
+  uint64_t t0 = now_ms();
+  int ok = three(&s, &a, &b, &c); /* c's line: the first flush */
+  char addr[64], re[160];
+  if (ok) {
+    tc_addr(a, addr, sizeof addr);
+    snprintf(re, sizeof re, "^<%s> next$", addr);
+    ok = tc_send(a, "next") && tc_expect(b, re, 3000);
+    uint64_t t1 = now_ms();
+    if (ok && t1 < t0 + 990)
+      ok = fail("a line %llu ms after the first flush was not held for the "
+                "1000 ms slot", (unsigned long long)(t1 - t0));
+    sleep_ms(1200); /* a quiet spell longer than the slot */
+    snprintf(re, sizeof re, "^<%s> lone$", addr);
+    uint64_t t2 = now_ms();
+    ok = ok && tc_send(a, "lone") && tc_expect(b, re, 3000);
+    if (ok && now_ms() >= t2 + 900)
+      ok = fail("a line after a quiet spell was held (%llu ms)",
+                (unsigned long long)(now_ms() - t2));
+  }
+  ok &= srv_stop(&s, SIGTERM, 3000);
+  end(a, b, c);
+  return ok;
+}
+
 const chat_case chat_plain_cases[] = {
     {"broadcast", broadcast},
+    {"batch-slot", batch_slot},
     {"quit-and-eof", quit_and_eof},
     {"long-line", long_line},
     {"too-many", too_many},
