@@ -10,8 +10,10 @@
 #   - CMake's find_package(iomux): iomux::iomux (main.c, a selector on a
 #     pipe) and iomux::iomux_static (the proactor example).
 # usage: run.sh BUILD_DIR CONSUMER_DIR EXAMPLES_DIR EXAMPLE_CHECK
+# CFLAGS: the flags to build the examples with (default -Wall -Wextra).
 set -eu
 build=$1 src=$2 examples=$3 check=$4
+cflags=${CFLAGS:--Wall -Wextra}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 prefix=$scratch/prefix
@@ -41,14 +43,14 @@ cp "$libdir/libiomux.a" "$scratch/static/"
 for file in "$examples"/*.c; do
   name=$(basename "$file" .c)
   case $name in http_*) kind=http ;; *) kind=echo ;; esac
-  cc -Wall -Wextra -Werror -o "$scratch/$name" "$file" \
+  cc $cflags -o "$scratch/$name" "$file" \
      $(pkg-config --cflags --libs iomux)
   ldd "$scratch/$name" | grep -q "$libdir/libiomux.so" || {
     echo "FAIL: $name is not linked to the installed libiomux.so" >&2
     exit 1
   }
   "$check" "$kind" "$scratch/$name"
-  cc -Wall -Wextra -Werror -o "$scratch/$name-static" "$file" \
+  cc $cflags -o "$scratch/$name-static" "$file" \
      -L"$scratch/static" $(pkg-config --static --cflags --libs iomux)
   if ldd "$scratch/$name-static" | grep -q libiomux; then
     echo "FAIL: $name-static is linked to libiomux.so" >&2
