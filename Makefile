@@ -3,6 +3,13 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST = ctest --output-on-failure -j $(JOBS) --timeout 300
 
+# The cmake -D flags for configuring build directory $(1) as build type
+# $(2): the type only when the directory is new, so a build configured by
+# hand (say, in Release) keeps its own; IOM_WERROR only when WERROR is given
+# (CI: make test WERROR=1), else the cache keeps its value (default off).
+cmake_flags = $(if $(wildcard $(1)/CMakeCache.txt),,-DCMAKE_BUILD_TYPE=$(2)) \
+              $(if $(WERROR),-DIOM_WERROR=$(WERROR))
+
 .PHONY: all deps build test sanitize tsan demo fuzz install clean
 
 all: build
@@ -11,7 +18,7 @@ deps:
 	@scripts/deps.sh
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) $(call cmake_flags,$(BUILD),RelWithDebInfo)
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
@@ -19,7 +26,7 @@ test: build
 
 # AddressSanitizer + UndefinedBehaviorSanitizer over the whole suite.
 sanitize: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+	cmake -S . -B build-asan $(call cmake_flags,build-asan,Debug) \
 	    -DIOM_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && $(CTEST)
@@ -29,7 +36,8 @@ sanitize: deps
 # (TSan holds signals back until an intercepted call, which the single-
 # threaded selector tests' signal cases never make.)
 tsan: deps
-	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DIOM_SANITIZE=thread
+	cmake -S . -B build-tsan $(call cmake_flags,build-tsan,Debug) \
+	    -DIOM_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && $(CTEST) -R '^(pool|loop_async|loop_signal|loop_run)(\.|$$)'
 
@@ -57,7 +65,12 @@ fuzz: build
 	cmake -S . -B $(BUILD) -DFUZZ_SECONDS=$(FUZZ_SECONDS)
 	cmake --build $(BUILD) --target fuzz-http
 
-install: build
+# Build the existing build directory as it is configured (its type and
+# options stay; no dependency check) and install it. Only a directory never
+# configured is made first, by make build.
+install:
+	$(if $(wildcard $(BUILD)/CMakeCache.txt),,$(MAKE) build)
+	cmake --build $(BUILD) -j $(JOBS)
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 clean:
