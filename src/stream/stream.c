@@ -36,22 +36,23 @@
 
 /* What a loop's streams share: the read buffer, and spare headers for
  * write_ref's queue entries, so a broadcast that queues one reference per
- * recipient per message allocates nothing once the spares have grown. */
-#define SPARE_REFS_MAX 16384 /* 900 KiB of headers at most */
+ * recipient per message allocates nothing once the spares have grown. The
+ * spares are an array, not a list through the headers: taking one then
+ * reads no header (a broadcast's headers are cold in cache by the time
+ * they come back). */
+#define SPARE_REFS_MAX 65536 /* 3.5 MiB of headers at most (56 bytes each) */
 
 typedef struct shared {
   char buf[READ_BUF_SIZE];
-  iom__chunk *spare; /* a stack, linked through next */
-  int nspare;
+  iom__chunk **spare; /* a stack */
+  int nspare, cap;
 } shared;
 
 static void shared_free(void *arg) {
   shared *sh = arg;
-  while (sh->spare) {
-    iom__chunk *c = sh->spare;
-    sh->spare = c->next;
-    iom__free(c);
-  }
+  while (sh->nspare > 0)
+    iom__free(sh->spare[--sh->nspare]);
+  iom__free(sh->spare);
   iom__free(sh);
 }
 
@@ -59,7 +60,7 @@ static shared *shared_of(iom_loop *loop) {
   shared *sh = iom__loop_ext_get(loop, IOM__EXT_STREAM);
   if (!sh && (sh = iom__malloc(sizeof *sh))) {
     sh->spare = NULL;
-    sh->nspare = 0;
+    sh->nspare = sh->cap = 0;
     iom__loop_ext_set(loop, IOM__EXT_STREAM, sh, shared_free);
   }
   return sh;
@@ -67,12 +68,20 @@ static shared *shared_of(iom_loop *loop) {
 
 static iom__chunk *ref_alloc(iom_loop *loop) {
   shared *sh = iom__loop_ext_get(loop, IOM__EXT_STREAM);
-  iom__chunk *c = sh->spare;
-  if (!c)
-    return iom__malloc(sizeof *c);
-  sh->spare = c->next;
-  sh->nspare--;
-  return c;
+  return sh->nspare > 0 ? sh->spare[--sh->nspare]
+                        : iom__malloc(sizeof(iom__chunk));
+}
+
+/* Keep a reference's header for the next write_ref; 0 if there is no room
+ * (the caller frees it). */
+static int ref_keep(shared *sh, iom__chunk *c) {
+  void *spare = sh->spare;
+  if (sh->nspare == SPARE_REFS_MAX ||
+      iom__grow(&spare, &sh->cap, sh->nspare + 1, sizeof *sh->spare, 64) < 0)
+    return 0;
+  sh->spare = spare;
+  sh->spare[sh->nspare++] = c;
+  return 1;
 }
 
 static void finish(void *arg);
@@ -166,13 +175,8 @@ static void chunk_complete(iom_loop *loop, iom__chunk *c, int status) {
   if (c->done)
     c->done(c->ctx, status);
   shared *sh = iom__loop_ext_get(loop, IOM__EXT_STREAM);
-  if (c->cap == 0 && sh->nspare < SPARE_REFS_MAX) {
-    c->next = sh->spare;
-    sh->spare = c;
-    sh->nspare++;
-    return;
-  }
-  iom__free(c);
+  if (c->cap != 0 || !ref_keep(sh, c))
+    iom__free(c);
 }
 
 static void finish(void *arg) {
