@@ -10,6 +10,7 @@
 #   apps/bench/chat_cluster_bench.sh build 2 --clients 1000 --senders 10 \
 #       --rate 1000 --duration 10
 #
+# CHATD_ARGS adds options to every iomux-chatd (say --batch-ms 2).
 # Everything it started is stopped at the end; its exit status is the
 # bench's.
 set -eu
@@ -59,9 +60,10 @@ k=0
 while [ $k -lt $n ]; do
   fifo=$dir/out$k
   mkfifo "$fifo"
-  # shellcheck disable=SC2086 # $cluster and $srv_cpu are word lists
+  # shellcheck disable=SC2086 # $cluster, $srv_cpu, CHATD_ARGS: word lists
   $srv_cpu "$chatd" --port 0 --flood off --max-clients 100000 $cluster \
-    ${cluster:+--node-id n$k} </dev/null >"$fifo" 2>"$dir/node$k.log" &
+    ${cluster:+--node-id n$k} ${CHATD_ARGS:-} </dev/null >"$fifo" \
+    2>"$dir/node$k.log" &
   p=$!
   pids="$pids $p"
   line=$(head -n 1 "$fifo")
