@@ -7,8 +7,9 @@
  *   - batching: the first write to a client after a flush corks its
  *     stream, and the next flush uncorks every held stream, so everything
  *     a client was sent in between leaves in one writev. Flushes are at
- *     least --batch-ms apart; one whose slot has passed (output after a
- *     quiet spell) runs on the loop's next turn, before it waits;
+ *     least --batch-ms apart, but one runs on the loop's next turn, before
+ *     it waits, when its slot has passed (output after a quiet spell) or
+ *     when the held clients have 8 lines each on average (a burst);
  *   - a send-queue cap: a client that does not read cannot hold more than
  *     the cap (plus one batch's writes) of the server's memory; past it the
  *     write is refused and the caller drops the client. (The kernel's
@@ -59,6 +60,9 @@ typedef struct chat_sendq {
   size_t cap;
   unsigned batch_ms;
   uint64_t last_flush; /* loop time (ms) of the last flush; 0: none yet */
+  unsigned nheld;      /* clients on the held list */
+  uint64_t lines;      /* lines queued for them since the last flush */
+  unsigned soon : 1;   /* the flush is brought forward to this turn */
   iom_timer *flush;  /* uncorks every held stream */
   iom_timer *linger; /* aborts closes that outlive their deadline */
   chat_out held;     /* list head */

@@ -137,10 +137,11 @@ static int console_quit(void) { return stop_by(1); }
 static int sigterm(void) { return stop_by(0); }
 
 /* Flushes are --batch-ms apart: a line right after a flush waits for the
- * next slot, a line after a quiet spell leaves at once. Checked against
- * bounds that hold whatever the machine's load: the first flush came after
- * t0, so a held line cannot arrive before t0 + 1000 ms; a line held for a
- * slot would take 1000 ms, a line not held far less. */
+ * next slot; a line after a quiet spell, or a burst of 8 lines per held
+ * client, leaves at once. Checked against bounds that hold whatever the
+ * machine's load: the first flush came after t0, so a held line cannot
+ * arrive before t0 + 1000 ms; a line held for a slot would take 1000 ms,
+ * a line not held far less. */
 static int batch_slot(void) {
   const char *const args[] = {"--proto", "plain", "--batch-ms", "1000", NULL};
   chat_srv s;
@@ -165,6 +166,15 @@ static int batch_slot(void) {
     if (ok && now_ms() >= t2 + 900)
       ok = fail("a line after a quiet spell was held (%llu ms)",
                 (unsigned long long)(now_ms() - t2));
+    /* Within the slot of lone's flush: 16 lines to two held clients. */
+    char burst[16 * 4 + 1];
+    for (int i = 0; i < 16; i++)
+      snprintf(burst + i * 4, sizeof burst - (size_t)i * 4, "b%02d\n", i);
+    snprintf(re, sizeof re, "^<%s> b15$", addr);
+    ok = ok && tc_send_raw(a, burst, 16 * 4) && tc_expect(b, re, 3000);
+    if (ok && now_ms() >= t2 + 900)
+      ok = fail("a burst of 8 lines per client was held for the slot "
+                "(%llu ms)", (unsigned long long)(now_ms() - t2));
   }
   ok &= srv_stop(&s, SIGTERM, 3000);
   end(a, b, c);
