@@ -1,6 +1,7 @@
 /* iomux-bench compare: what its files share.
  *
- *   compare.c         options, the models, the plan, the terminal table
+ *   compare.c         the models, the scenarios, the runs in order
+ *   compare_opts.c    the options
  *   compare_run.c     one run: start a server, drive it, stop it
  *   compare_report.c  medians, the machine, the table, the files
  *   compare_data.c    results.csv and results.json
@@ -54,6 +55,25 @@ typedef struct cmp_opts {
  * RUN_ERROR: anything else that went wrong, such as a wrong byte or a
  * server that crashed. RUN_NA: not run, the model cannot take that many. */
 enum { RUN_OK, RUN_ERROR, RUN_NA, RUN_UNSERVED };
+
+/* The options that only choose the servers. */
+typedef struct cmp_args {
+  const char *models, *echo, *anchors;
+  int busy_given;
+} cmp_args;
+
+/* compare_opts.c: the --quick models; the --idle scenario's. */
+extern const char cmp_quick_models[];
+#define CMP_NIDLE_MODELS 5
+extern const char *const cmp_idle_models[CMP_NIDLE_MODELS];
+
+/* Parse the options into o and a. Returns -1 to go on, or an exit status
+ * (0 after --help, 2 after a one-line complaint on stderr). */
+int cmp_parse(int argc, char **argv, cmp_opts *o, cmp_args *a);
+
+/* Say what is wrong with the command line, in one line that points at
+ * --help. Returns 2, the exit status for it. */
+int cmp_bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* One run of one model at one connection count. */
 typedef struct cmp_run {

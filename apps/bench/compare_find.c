@@ -21,22 +21,23 @@ typedef struct finder {
   const cmp_data *d; /* the scenario at hand */
   cmp_finding *out;
   int n, max;
+  int said; /* the last say() found room: cite() adds to it */
 } finder;
 
-static int say(finder *f, int failure, const char *fmt, ...)
+static void say(finder *f, int failure, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* A new finding; 0, or -1 when there is no room. */
-static int say(finder *f, int failure, const char *fmt, ...) {
-  if (f->n == f->max)
-    return -1;
+/* A new finding, if there is room. */
+static void say(finder *f, int failure, const char *fmt, ...) {
+  f->said = f->n < f->max;
+  if (!f->said)
+    return;
   cmp_finding *x = &f->out[f->n++];
   *x = (cmp_finding){.failure = failure};
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(x->text, sizeof x->text, fmt, ap);
   va_end(ap);
-  return 0;
 }
 
 static int index_of(const cmp_data *d, const char *label) {
@@ -48,6 +49,8 @@ static int index_of(const cmp_data *d, const char *label) {
 
 /* Name cell (label, ci) as a source of the last finding, once. */
 static void cite(finder *f, const char *label, int ci) {
+  if (!f->said)
+    return;
   cmp_finding *x = &f->out[f->n - 1];
   char c[32], item[64];
   snprintf(item, sizeof item, "%s at %s", label,
@@ -108,8 +111,9 @@ static const char *first_of(const cmp_data *d, const char *const *names) {
 static const char *const sleepers[] = {"epoll", "poll", "select", "reactor",
                                        NULL};
 
+/* A ratio that differs (never 1.0×): 0.71×, 1.05×, 3.2×, 15×. */
 static const char *times(double r, char *buf, size_t cap) {
-  snprintf(buf, cap, r >= 10 ? "%.0f×" : r >= 1 ? "%.1f×" : "%.2f×", r);
+  snprintf(buf, cap, r >= 10 ? "%.0f×" : r >= 2 ? "%.1f×" : "%.2f×", r);
   return buf;
 }
 
@@ -126,7 +130,7 @@ static const char *words(const cmp_data *d, int ci, char *buf, size_t cap) {
  * differs from b at ci, into buf. Returns how many differ. */
 static int ratios(const cmp_data *d, const char *a, const char *b, int ci,
                   const cmp_metric *ms, int n, char *buf, size_t cap) {
-  static const char *const words[M_COUNT] = {
+  static const char *const what[M_COUNT] = {
       [M_MSG_S] = "the messages per second",
       [M_PER_CPU] = "the messages per CPU-second",
       [M_CPU_US] = "the CPU time per message",
@@ -141,7 +145,7 @@ static int ratios(const cmp_data *d, const char *a, const char *b, int ci,
     size_t len = strlen(buf);
     snprintf(buf + len, cap - len, "%s%s %s", k++ ? " and " : "",
              times(med(d, a, ci, ms[i]) / med(d, b, ci, ms[i]), r, sizeof r),
-             words[ms[i]]);
+             what[ms[i]]);
   }
   return k;
 }
@@ -162,12 +166,9 @@ static void unserved(finder *f) {
       else if (o->reps > 1)
         snprintf(runs, sizeof runs, " (in %d of %d runs; the words are one "
                  "run's)", x->unserved_runs, o->reps);
-      if (say(f, 1, "%s at %s%s: %s.", o->models[mi].label,
-              words(f->d, ci, c, sizeof c), runs,
-              x->status == RUN_UNSERVED ? x->why
-                                        : "clients not served (see the runs "
-                                          "below)") == 0)
-        cite(f, o->models[mi].label, ci);
+      say(f, 1, "%s at %s%s: %s.", o->models[mi].label,
+          words(f->d, ci, c, sizeof c), runs, x->why);
+      cite(f, o->models[mi].label, ci);
     }
 }
 
@@ -250,19 +251,17 @@ static void threads_vs_multiplexing(finder *f) {
   int ci = ref ? shared(f->d, ref, "threads", -1) : -1;
   if (ci < 0)
     return;
-  char c[32], rs[160], m1[16], m2[16];
+  char c[32], rs[160], mem[120] = "", m1[16], m2[16];
   int n = ratios(f->d, ref, "threads", ci, ms, 2, rs, sizeof rs);
-  int mem = differs(f->d, ref, ci, "threads", ci, M_RSS_CONN);
-  if (!n && !mem)
+  if (differs(f->d, ref, ci, "threads", ci, M_RSS_CONN))
+    snprintf(mem, sizeof mem, "each connection grew its memory (RSS) by %s "
+             "against %s for threads",
+             cmp_bytes(med(f->d, ref, ci, M_RSS_CONN), m1, sizeof m1),
+             cmp_bytes(med(f->d, "threads", ci, M_RSS_CONN), m2, sizeof m2));
+  if (!n && !mem[0])
     return;
-  say(f, 0, "At %s %s had %s%s%s%s%s%s%s%s.", words(f->d, ci, c, sizeof c), ref,
-      n ? rs : "", n ? " of threads" : "", n && mem ? ", and " : "",
-      mem ? "each connection grew its memory (RSS) by " : "",
-      mem ? cmp_bytes(med(f->d, ref, ci, M_RSS_CONN), m1, sizeof m1) : "",
-      mem ? " against " : "",
-      mem ? cmp_bytes(med(f->d, "threads", ci, M_RSS_CONN), m2, sizeof m2)
-          : "",
-      mem ? " for threads" : "");
+  say(f, 0, "At %s %s had %s%s%s%s.", words(f->d, ci, c, sizeof c), ref, rs,
+      n ? " of threads" : "", n && mem[0] ? ", and " : "", mem);
   cite(f, ref, ci), cite(f, "threads", ci);
 }
 

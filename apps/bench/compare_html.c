@@ -13,7 +13,7 @@
 #include <math.h>
 #include <string.h>
 
-#define MAX_FINDINGS 12
+#define MAX_FINDINGS 24
 
 static void esc(const char *s, FILE *to) {
   for (; *s; s++)

@@ -36,6 +36,7 @@
 #define PORT_WAIT_MS 5000
 #define STOP_WAIT_MS 5000
 #define LOAD_GRACE_S 15.0
+#define ECHO_MAX_CONNS 10000 /* iomux-echo --max-conns, by default */
 
 typedef struct child {
   pid_t pid;
@@ -183,17 +184,25 @@ static int read_port(int fd) {
   return port > 0 && port < 65536 ? port : 0;
 }
 
-/* Start m; on success c->pid is running and *port is where it listens.
- * *keep is the read end of its stdout pipe, kept open while it runs so that
- * a late write of its own does not kill it with SIGPIPE. */
-static int server_start(const cmp_opts *o, const cmp_model *m, child *c,
-                        int *port, int *keep, cmp_run *r) {
-  char *argv[8];
+/* Start m for `all` connections; on success c->pid is running and *port
+ * is where it listens. *keep is the read end of its stdout pipe, kept open
+ * while it runs so that a late write of its own does not kill it with
+ * SIGPIPE. iomux-echo serves ECHO_MAX_CONNS at once unless told more: it
+ * is told only when more are coming, since posix-aio sizes its threads by
+ * it. */
+static int server_start(const cmp_opts *o, const cmp_model *m, int all,
+                        child *c, int *port, int *keep, cmp_run *r) {
+  char *argv[10], max[16];
   int n = 0, p[2];
   argv[n++] = (char *)m->path;
   if (m->arg[0]) {
     argv[n++] = "--model";
     argv[n++] = (char *)m->arg;
+  }
+  if (m->arg[0] && all > ECHO_MAX_CONNS) {
+    snprintf(max, sizeof max, "%d", all);
+    argv[n++] = "--max-conns";
+    argv[n++] = max;
   }
   argv[n++] = "--port";
   argv[n++] = "0";
@@ -436,7 +445,7 @@ void cmp_run_one(const cmp_opts *o, const cmp_model *m, int conns,
     fail(r, "setup", "temporary file: %s", strerror(errno));
     return;
   }
-  if (server_start(o, m, &srv, &port, &keep, r) == 0) {
+  if (server_start(o, m, conns + o->busy, &srv, &port, &keep, r) == 0) {
     drive(o, conns, port, srv.pid, &idle, r);
     server_stop(srv.pid, srv.err, r);
   }
