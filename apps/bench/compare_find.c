@@ -353,7 +353,7 @@ int cmp_crossover(const cmp_data *d, const char *scanner, int *level,
 }
 
 /* The claim: with few busy connections select is as good as epoll or
- * better; with many idle ones epoll wins. */
+ * better; with many idle ones epoll wins. "Level" is within the noise. */
 static void crossover(finder *f, const char *scanner) {
   const cmp_data *d = f->d;
   int level, wins;
@@ -368,7 +368,7 @@ static void crossover(finder *f, const char *scanner) {
       snprintf(limit, sizeof limit, "; %s was not run from %s on: %s",
                scanner, words(d, ci, c1, sizeof c1), m->limit);
   if (level >= 0 && wins > level) {
-    say(f, 0, "With %d busy connections, %s was as good as epoll or better "
+    say(f, 0, "With %d busy connections, %s was level with epoll or ahead "
         "%s %s (%s of server CPU per message against %s); from %s on "
         "epoll needed less (%s against %s)%s.", d->o->busy, scanner,
         level == shared(d, scanner, "epoll", 1) ? "at" : "up to",
@@ -388,7 +388,7 @@ static void crossover(finder *f, const char *scanner) {
         cmp_us(med(d, scanner, wins, M_CPU_US), b, sizeof b), limit);
     cite(f, scanner, wins), cite(f, "epoll", wins);
   } else {
-    say(f, 0, "With %d busy connections, %s was as good as epoll or better "
+    say(f, 0, "With %d busy connections, %s was level with epoll or ahead "
         "at every idle count measured, up to %s (%s of server CPU per "
         "message against %s)%s.", d->o->busy, scanner,
         words(d, level, c1, sizeof c1),

@@ -28,18 +28,19 @@ static const struct {
   const char *label, *colour;
   cmp_shape shape;
 } looks[] = {
-    {"blocking", BLACK, SH_SQUARE},
-    {"threads", BLACK, SH_TRIANGLE},
-    {"pool", VERMILLION, SH_SQUARE},
-    {"nonblocking", VERMILLION, SH_TRIANGLE_DOWN},
+    /* The five of the --idle scenario each have a colour of their own. */
     {"select", ORANGE, SH_SQUARE},
     {"poll", SKY, SH_TRIANGLE},
     {"epoll", BLUE, SH_CIRCLE},
-    {"epoll-et", BLUE, SH_DIAMOND},
-    {"sigio", PURPLE, SH_SQUARE},
-    {"posix-aio", PURPLE, SH_TRIANGLE_DOWN},
-    {"uring", ORANGE, SH_DIAMOND},
     {"reactor", GREEN, SH_CIRCLE},
+    {"uring", PURPLE, SH_DIAMOND},
+    {"epoll-et", BLUE, SH_DIAMOND},
+    {"nonblocking", ORANGE, SH_TRIANGLE_DOWN},
+    {"sigio", PURPLE, SH_SQUARE},
+    {"blocking", BLACK, SH_SQUARE},
+    {"posix-aio", BLACK, SH_TRIANGLE_DOWN},
+    {"threads", VERMILLION, SH_TRIANGLE},
+    {"pool", VERMILLION, SH_SQUARE},
     {"libuv", SKY, SH_CIRCLE},
     {"libev", BLACK, SH_CIRCLE},
     {"libevent", VERMILLION, SH_CIRCLE},

@@ -312,10 +312,12 @@ static void parse_load(const char *js, cmp_run *r) {
 /* Append "N what" to the list in buf when n > 0; returns what, or tag. */
 static const char *count(char *buf, size_t cap, double n, const char *what,
                          const char *tag) {
+  char num[16];
   if (n <= 0)
     return tag;
   size_t len = strlen(buf);
-  snprintf(buf + len, cap - len, "%s%.0f %s", len ? ", " : "", n, what);
+  snprintf(buf + len, cap - len, "%s%s %s", len ? ", " : "",
+           cmp_count(n, num, sizeof num), what);
   return tag ? tag : what;
 }
 

@@ -31,8 +31,8 @@
 #define PT 62.0
 #define PB 362.0
 #define LOG_SPAN 8.0
-#define IOM_STR2(x) #x
-#define IOM_STR(x) IOM_STR2(x)
+#define CMP_STR2(x) #x
+#define CMP_STR(x) CMP_STR2(x)
 #define FONT "system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif"
 
 typedef struct axis {
@@ -437,7 +437,7 @@ static void notes(const cmp_data *d, cmp_metric m, const axis *y, FILE *to) {
            "iomux-echo models; dashed, hollow: other libraries (anchors).");
   snprintf(lines[n++], sizeof lines[0], "%s and a shape per model.%s%s",
            cmp_palette_name, m == M_P99_US ? " Each latency within "
-                                             IOM_STR(HIST_ERROR_PCT) "%." : "",
+                                             CMP_STR(HIST_ERROR_PCT) "%." : "",
            hidden ? " Values of 0 or less are left out (log scale)." : "");
   if (crosses)
     snprintf(lines[n++], sizeof lines[0], "✕ on the axis: the model did not "
