@@ -190,18 +190,19 @@ static void top_two(const cmp_data *d, int ci, cmp_metric m, int dir,
   }
 }
 
-/* "epoll (112k, 1.3× the next, reactor)" or "... level with reactor)". */
+/* "epoll (112k/s, 1.30× the next, reactor)" or "... level with reactor)". */
 static int lead(const cmp_data *d, const int *top, int ci, cmp_metric m,
                 char *buf, size_t cap) {
   const char *a = d->o->models[top[0]].label, *b = d->o->models[top[1]].label;
   char v[16], r[16];
   int ahead = differs(d, a, ci, b, ci, m);
   cmp_format(m, med(d, a, ci, m), v, sizeof v);
+  const char *per = m == M_MSG_S ? "/s" : "";
   if (ahead)
-    snprintf(buf, cap, "%s (%s, %s the next, %s)", a, v,
+    snprintf(buf, cap, "%s (%s%s, %s the next, %s)", a, v, per,
              times(med(d, a, ci, m) / med(d, b, ci, m), r, sizeof r), b);
   else
-    snprintf(buf, cap, "%s (%s, level with %s)", a, v, b);
+    snprintf(buf, cap, "%s (%s%s, level with %s)", a, v, per, b);
   return ahead;
 }
 

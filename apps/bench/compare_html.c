@@ -251,7 +251,6 @@ static void method(const cmp_data *d, FILE *to) {
           "shorter), counts as stalled; one whose connect failed or that "
           "the server cut off counts too: such a model did not serve every "
           "client. All %d runs took %.0f s.</p>\n", runs, took);
-  resolution(to);
 }
 
 static void machine(const cmp_data *d, FILE *to) {
