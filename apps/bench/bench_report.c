@@ -7,31 +7,36 @@
 
 /* ---- latency ------------------------------------------------------------- */
 
+uint64_t bench_percentile(const histogram *h, double p) {
+  return hist_significant(hist_percentile(h, p));
+}
+
 void bench_latency_of(const histogram *h, bench_latency *out) {
-  out->p50 = hist_percentile(h, 50), out->p90 = hist_percentile(h, 90);
-  out->p99 = hist_percentile(h, 99), out->p999 = hist_percentile(h, 99.9);
+  out->p50 = bench_percentile(h, 50), out->p90 = bench_percentile(h, 90);
+  out->p99 = bench_percentile(h, 99), out->p999 = bench_percentile(h, 99.9);
   out->max = h->count ? h->max : 0;
   out->mean = hist_mean(h);
 }
 
-static const char *duration(uint64_t ns, char *buf, size_t cap) {
-  if (ns < 1000)
-    snprintf(buf, cap, "%llu ns", (unsigned long long)ns);
-  else if (ns < 1000000)
-    snprintf(buf, cap, "%.1f us", (double)ns / 1e3);
-  else if (ns < 1000000000)
-    snprintf(buf, cap, "%.2f ms", (double)ns / 1e6);
-  else
-    snprintf(buf, cap, "%.2f s", (double)ns / 1e9);
+const char *bench_duration(uint64_t ns, char *buf, size_t cap) {
+  static const char *const units[] = {"ns", "us", "ms", "s"};
+  double v = (double)ns;
+  int u = 0;
+  while (u < 3 && v >= 999.5)
+    v /= 1000, u++;
+  int decimals = u == 0 || v >= 99.95 ? 0 : v >= 9.995 ? 1 : 2;
+  snprintf(buf, cap, "%.*f %s", decimals, v, units[u]);
   return buf;
 }
 
 void bench_latency_text(const bench_latency *l, FILE *to) {
   char a[32], b[32], c[32], d[32], e[32];
-  fprintf(to, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
-          duration(l->p50, a, sizeof a), duration(l->p90, b, sizeof b),
-          duration(l->p99, c, sizeof c), duration(l->p999, d, sizeof d),
-          duration(l->max, e, sizeof e));
+  fprintf(to, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  "
+          "(each within %d%%)\n", bench_duration(l->p50, a, sizeof a),
+          bench_duration(l->p90, b, sizeof b),
+          bench_duration(l->p99, c, sizeof c),
+          bench_duration(l->p999, d, sizeof d),
+          bench_duration(l->max, e, sizeof e), HIST_ERROR_PCT);
 }
 
 /* "latency_ns":{"p50":...,"mean":...} */

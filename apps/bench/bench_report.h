@@ -23,9 +23,17 @@ typedef struct bench_latency {
   double mean;
 } bench_latency;
 
+/* Percentile p of h, rounded to the digits its resolution supports
+ * (histogram.h: within 1%). */
+uint64_t bench_percentile(const histogram *h, double p);
+
+/* The percentiles of h, so rounded; the max as recorded. */
 void bench_latency_of(const histogram *h, bench_latency *out);
 
-/* "  latency     p50 1.2 ms  p90 ..." and a newline. */
+/* A duration with 3 significant digits: "850 ns", "32.8 us", "1.25 ms". */
+const char *bench_duration(uint64_t ns, char *buf, size_t cap);
+
+/* "  latency     p50 1.20 ms  p90 ... (each within 1%)" and a newline. */
 void bench_latency_text(const bench_latency *l, FILE *to);
 
 /* ---- errors -------------------------------------------------------------- */

@@ -79,13 +79,15 @@ static void text(const chat_opts *o, const chat_result *r, const summary *s,
           (unsigned long long)r->delivered_window,
           (unsigned long long)r->delivered, (unsigned long long)r->expected);
   bench_latency_text(&s->t.lat, to);
-  if (o->nports > 1)
-    fprintf(to, "  same server p50 %.2f ms  p99 %.2f ms;  across servers "
-            "p50 %.2f ms  p99 %.2f ms\n",
-            hist_percentile(&r->latency_same, 50) / 1e6,
-            hist_percentile(&r->latency_same, 99) / 1e6,
-            hist_percentile(&r->latency_across, 50) / 1e6,
-            hist_percentile(&r->latency_across, 99) / 1e6);
+  if (o->nports > 1) {
+    char a[32], b[32], c[32], d[32];
+    fprintf(to, "  same server p50 %s  p99 %s;  across servers p50 %s  "
+            "p99 %s\n",
+            bench_duration(bench_percentile(&r->latency_same, 50), a, sizeof a),
+            bench_duration(bench_percentile(&r->latency_same, 99), b, sizeof b),
+            bench_duration(bench_percentile(&r->latency_across, 50), c, sizeof c),
+            bench_duration(bench_percentile(&r->latency_across, 99), d, sizeof d));
+  }
   if (r->self_echo)
     fprintf(to, "  note        the server echoed %llu messages to their "
             "sender (ignored)\n", (unsigned long long)r->self_echo);
@@ -121,10 +123,10 @@ static void json(const chat_opts *o, const chat_result *r, const summary *s,
   if (o->nports > 1)
     fprintf(to, "\"latency_same_server_ns\":{\"p50\":%llu,\"p99\":%llu},"
             "\"latency_across_servers_ns\":{\"p50\":%llu,\"p99\":%llu},",
-            (unsigned long long)hist_percentile(&r->latency_same, 50),
-            (unsigned long long)hist_percentile(&r->latency_same, 99),
-            (unsigned long long)hist_percentile(&r->latency_across, 50),
-            (unsigned long long)hist_percentile(&r->latency_across, 99));
+            (unsigned long long)bench_percentile(&r->latency_same, 50),
+            (unsigned long long)bench_percentile(&r->latency_same, 99),
+            (unsigned long long)bench_percentile(&r->latency_across, 50),
+            (unsigned long long)bench_percentile(&r->latency_across, 99));
   bench_tail_json(&s->t, to);
 }
 

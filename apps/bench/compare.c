@@ -17,7 +17,11 @@
  * leave the rest waiting in the backlog and the load would report them
  * stalled after minutes of nothing; select refuses fds past FD_SETSIZE.
  *
- * compare_run.c runs one cell, compare_report.c writes the report.
+ * With --idle, a second scenario follows: K busy connections among M idle
+ * ones, for the models of cmp_idle_models, with M on the x axis.
+ *
+ * compare_opts.c reads the options, compare_run.c runs one cell,
+ * compare_report.c writes the report.
  */
 #define _GNU_SOURCE
 #include "bench.h"
@@ -25,10 +29,8 @@
 
 #include "common/clock.h"
 #include "common/fdlimit.h"
-#include "common/parse.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +38,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* The most telling models, for --quick (and `make demo`): each of the five
- * I/O models, the library, and two anchors. */
-static const char quick_models[] = "blocking,threads,nonblocking,select,poll,"
-                                   "epoll,sigio,uring,reactor,libev,libuv";
 
 /* The anchors: a label and the binary that serves it (anchors/README.md). */
 static const struct {
@@ -61,156 +58,6 @@ static const struct {
      * stdio take the first few. */
     {"select", 0, FD_SETSIZE - 24, "fds past FD_SETSIZE (1024)"},
 };
-
-typedef struct cmp_args {
-  const char *models, *conns, *echo, *anchors;
-} cmp_args;
-
-static void usage(FILE *to) {
-  fprintf(to,
-      "usage: iomux-bench compare [--models all|M1,M2,...] [--conns N1,N2,...]\n"
-      "         [--size B] [--pipeline K] [--duration S] [--warmup S]\n"
-      "         [--reps N] [--out DIR] [--echo PATH] [--anchors DIR] "
-      "[--quick]\n"
-      "\n"
-      "Starts each echo server model, drives it with `iomux-bench load` at\n"
-      "each connection count (server and load on different CPUs), and\n"
-      "reports medians: a table here, and in DIR report.html, results.csv,\n"
-      "results.json and SVG charts.\n"
-      "\n"
-      "  --models LIST  iomux-echo models (`iomux-echo --model list`) and\n"
-      "                 anchors libuv, libev, libevent (default all: every\n"
-      "                 model and each anchor that is built)\n"
-      "  --conns LIST   connection counts (default 1,10,100,1000)\n"
-      "  --size B       message size (default 64)\n"
-      "  --pipeline K   messages in flight per connection (default 1)\n"
-      "  --duration S   measured seconds per run (default 3)\n"
-      "  --warmup S     seconds before measuring (default 1)\n"
-      "  --reps N       runs per cell; the report gives medians (default 3)\n"
-      "  --out DIR      where the report goes (default report)\n"
-      "  --echo PATH    iomux-echo (default: next to iomux-bench, then\n"
-      "                 ../echo/ in the build tree)\n"
-      "  --anchors DIR  where uv_echo, ev_echo, event_echo are (default:\n"
-      "                 next to iomux-bench)\n"
-      "  --quick        the demo: %s\n"
-      "                 at 1,100,1000 connections, 2 s runs, 0.5 s warm-up,\n"
-      "                 1 rep (options after it still apply)\n",
-      quick_models);
-}
-
-/* ---- options -------------------------------------------------------------- */
-
-static int by_int(const void *a, const void *b) {
-  return *(const int *)a - *(const int *)b;
-}
-
-/* "1,10,100" -> sorted, without duplicates. */
-static int parse_conns(const char *s, cmp_opts *o) {
-  char *end;
-  o->nconns = 0;
-  for (;;) {
-    long v = strtol(s, &end, 10);
-    if (end == s || v < 1 || v > 1000000 || o->nconns == CMP_MAX_CONNS)
-      return -1;
-    o->conns[o->nconns++] = (int)v;
-    if (*end == '\0')
-      break;
-    if (*end != ',')
-      return -1;
-    s = end + 1;
-  }
-  qsort(o->conns, (size_t)o->nconns, sizeof o->conns[0], by_int);
-  int n = 1;
-  for (int i = 1; i < o->nconns; i++)
-    if (o->conns[i] != o->conns[n - 1])
-      o->conns[n++] = o->conns[i];
-  o->nconns = n;
-  return 0;
-}
-
-static int set_option(int c, const char *arg, cmp_opts *o, cmp_args *a) {
-  double v = 0;
-  switch (c) {
-  case 'm': a->models = arg; return 0;
-  case 'c': return parse_conns(arg, o);
-  case 'e': a->echo = arg; return 0;
-  case 'a': a->anchors = arg; return 0;
-  case 'o': o->out = arg; return 0;
-  case 'd': return app_parse_double(arg, 0.001, 3600, &o->duration);
-  case 'w': return app_parse_double(arg, 0, 3600, &o->warmup);
-  case 's':
-    if (app_parse_double(arg, 1, 1 << 20, &v) < 0)
-      return -1;
-    o->size = (int)v;
-    return 0;
-  case 'k':
-    if (app_parse_double(arg, 1, 65536, &v) < 0)
-      return -1;
-    o->pipeline = (int)v;
-    return 0;
-  case 'r':
-    if (app_parse_double(arg, 1, CMP_MAX_REPS, &v) < 0)
-      return -1;
-    o->reps = (int)v;
-    return 0;
-  }
-  return -1;
-}
-
-static void defaults(cmp_opts *o, cmp_args *a, int quick) {
-  *a = (cmp_args){.models = quick ? quick_models : "all",
-                  .conns = quick ? "1,100,1000" : "1,10,100,1000"};
-  o->size = 64;
-  o->pipeline = 1;
-  o->duration = quick ? 2 : 3;
-  o->warmup = quick ? 0.5 : 1;
-  o->reps = quick ? 1 : 3;
-  o->out = "report";
-  parse_conns(a->conns, o);
-}
-
-/* Returns -1 to go on, or an exit status. */
-static int parse(int argc, char **argv, cmp_opts *o, cmp_args *a) {
-  static const struct option longs[] = {
-      {"models", required_argument, 0, 'm'},
-      {"conns", required_argument, 0, 'c'},
-      {"size", required_argument, 0, 's'},
-      {"pipeline", required_argument, 0, 'k'},
-      {"duration", required_argument, 0, 'd'},
-      {"warmup", required_argument, 0, 'w'},
-      {"reps", required_argument, 0, 'r'},
-      {"out", required_argument, 0, 'o'},
-      {"echo", required_argument, 0, 'e'},
-      {"anchors", required_argument, 0, 'a'},
-      {"quick", no_argument, 0, 'q'},
-      {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  int quick = 0, c, i;
-  for (i = 1; i < argc; i++) /* --quick is a preset: later options win */
-    quick |= strcmp(argv[i], "--quick") == 0;
-  defaults(o, a, quick);
-  while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
-    if (c == 'h') {
-      usage(stdout);
-      return 0;
-    }
-    if (c == '?') {
-      usage(stderr);
-      return 2;
-    }
-    if (c != 'q' && set_option(c, optarg, o, a) < 0) {
-      fprintf(stderr, "iomux-bench compare: bad value for --%s: '%s'\n",
-              longs[i].name, optarg);
-      return 2;
-    }
-  }
-  if (optind < argc) {
-    fprintf(stderr, "iomux-bench compare: unexpected argument '%s'\n",
-            argv[optind]);
-    return 2;
-  }
-  return -1;
-}
 
 /* ---- the servers ---------------------------------------------------------- */
 
@@ -283,6 +130,9 @@ static int listed(const char *list, const char *name) {
 
 static void add_model(cmp_opts *o, const char *label, const char *arg,
                       const char *path) {
+  for (int i = 0; i < o->nmodels; i++)
+    if (strcmp(o->models[i].label, label) == 0)
+      return; /* named twice: run once */
   if (o->nmodels == CMP_MAX_MODELS)
     return;
   cmp_model *m = &o->models[o->nmodels++];
@@ -342,11 +192,13 @@ static int pick_models(cmp_opts *o, const cmp_args *a, const char *list,
   }
   char copy[1024];
   snprintf(copy, sizeof copy, "%s", a->models);
-  int soft = a->models == quick_models;
+  int soft = a->models == cmp_quick_models;
   for (char *s = NULL, *t = strtok_r(copy, ",", &s); t;
        t = strtok_r(NULL, ",", &s))
     if (add_named(o, t, list, echo, adir, soft) < 0)
       return -1;
+  if (o->nmodels == 0)
+    fprintf(stderr, "iomux-bench compare: --models names no model to run\n");
   return o->nmodels ? 0 : -1;
 }
 
@@ -384,11 +236,21 @@ static void pick_cpus(cmp_opts *o) {
   }
 }
 
-/* The servers inherit our open-file limit: raise it to the hard limit when
- * the largest connection count needs more (a fresh machine's soft limit is
- * often 1024), and say so. */
+/* The most fds a server needs: the largest count, and the busy ones of
+ * the --idle scenario beside its idle ones. */
+static long fds_needed(const cmp_opts *o) {
+  long need = o->conns[o->nconns - 1];
+  if (o->nidle && o->idle[o->nidle - 1] + o->idle_busy > need)
+    need = o->idle[o->nidle - 1] + o->idle_busy;
+  return need + 64;
+}
+
+/* The servers inherit our open-file limit (and we hold the idle
+ * connections): raise it to the hard limit when the largest connection
+ * count needs more (a fresh machine's soft limit is often 1024), and say
+ * so. */
 static void raise_fd_limit(const cmp_opts *o, cmp_machine *mc) {
-  long need = o->conns[o->nconns - 1] + 64, was, now;
+  long need = fds_needed(o), was, now;
   int raised = app_raise_fd_limit(need, &was, &now);
   if (raised < 0 || was >= need)
     return;
@@ -398,7 +260,7 @@ static void raise_fd_limit(const cmp_opts *o, cmp_machine *mc) {
   if (now < need)
     fprintf(stderr, "iomux-bench compare: warning: the servers may open only "
             "%ld fds and %ld connections need about %ld\n",
-            now, (long)o->conns[o->nconns - 1], need);
+            now, need - 64, need);
 }
 
 static void keep_command(cmp_opts *o, int argc, char **argv) {
@@ -409,16 +271,35 @@ static void keep_command(cmp_opts *o, int argc, char **argv) {
                           argv[i]);
 }
 
-/* ---- the runs ------------------------------------------------------------- */
+/* ---- the scenarios -------------------------------------------------------- */
 
-/* Can model m take `conns` connections? If not, mark r and return 0. */
-static int can_take(const cmp_model *m, int conns, cmp_run *r) {
-  if (m->at_a_time && conns > m->at_a_time) {
+/* The --idle scenario into io: the options of o, the idle models among
+ * those picked, the idle counts as its axis. Returns how many models. */
+static int idle_scenario(const cmp_opts *o, cmp_opts *io) {
+  *io = *o;
+  io->nmodels = 0;
+  for (int mi = 0; mi < o->nmodels; mi++)
+    for (size_t k = 0; k < CMP_NIDLE_MODELS; k++)
+      if (strcmp(o->models[mi].arg, cmp_idle_models[k]) == 0)
+        io->models[io->nmodels++] = o->models[mi];
+  memcpy(io->conns, o->idle, sizeof io->conns);
+  io->nconns = o->nidle;
+  io->busy = o->idle_busy;
+  io->nidle = 0;
+  return io->nmodels;
+}
+
+/* Can model m take `conns` connections (and the busy ones of the --idle
+ * scenario)? If not, mark r and return 0. */
+static int can_take(const cmp_opts *o, const cmp_model *m, int conns,
+                    cmp_run *r) {
+  int all = conns + o->busy;
+  if (m->at_a_time && all > m->at_a_time) {
     snprintf(r->tag, sizeof r->tag, "n/a: %d at a time", m->at_a_time);
     snprintf(r->why, sizeof r->why, "n/a (serves %d at a time): the other "
              "connections would wait in the listen backlog, unserved",
              m->at_a_time);
-  } else if (m->max_conns && conns > m->max_conns) {
+  } else if (m->max_conns && all > m->max_conns) {
     snprintf(r->tag, sizeof r->tag, "n/a: FD_SETSIZE");
     snprintf(r->why, sizeof r->why, "n/a: %s", m->limit);
   } else {
@@ -433,17 +314,20 @@ static int runs_to_do(const cmp_opts *o) {
   cmp_run probe;
   for (int mi = 0; mi < o->nmodels; mi++)
     for (int ci = 0; ci < o->nconns; ci++)
-      n += can_take(&o->models[mi], o->conns[ci], &probe);
+      n += can_take(o, &o->models[mi], o->conns[ci], &probe);
   return n * o->reps;
 }
 
 static void progress(const cmp_opts *o, const cmp_run *r, int done,
                      int total) {
-  char a[16], b[16];
+  char a[16], b[16], where[48];
   int n = o->conns[r->conns_i];
-  fprintf(stderr, "[%3d/%d] %-11s %5d conn%s rep %d/%d  ", done, total,
-          o->models[r->model].label, n, n > 1 ? "s" : " ", r->rep + 1,
-          o->reps);
+  if (o->busy)
+    snprintf(where, sizeof where, "%5d idle + %d busy", n, o->busy);
+  else
+    snprintf(where, sizeof where, "%5d conn%s", n, n > 1 ? "s" : " ");
+  fprintf(stderr, "[%3d/%d] %-11s %s rep %d/%d  ", done, total,
+          o->models[r->model].label, where, r->rep + 1, o->reps);
   if (r->status == RUN_OK)
     fprintf(stderr, "%7s msg/s  %7s msg/CPU-s  (%.1f s)\n",
             cmp_si(r->msg_s, a, sizeof a), cmp_si(r->per_cpu_s, b, sizeof b),
@@ -452,10 +336,11 @@ static void progress(const cmp_opts *o, const cmp_run *r, int done,
     fprintf(stderr, "%s: %s\n", r->tag, r->why);
 }
 
-/* Every round: each connection count, each model in a rotated order. */
-static int run_all(cmp_data *d) {
+/* Every round: each connection count, each model in a rotated order.
+ * `done` and `total` count the runs of both scenarios, for the progress. */
+static int run_all(cmp_data *d, int *done, int total) {
   const cmp_opts *o = d->o;
-  int total = runs_to_do(o), done = 0, cap = o->nmodels * o->nconns * o->reps;
+  int cap = o->nmodels * o->nconns * o->reps;
   d->runs = calloc((size_t)cap, sizeof *d->runs);
   if (!d->runs)
     return -1;
@@ -466,24 +351,26 @@ static int run_all(cmp_data *d) {
         cmp_run *r = &d->runs[d->nruns];
         int mi = (k + rep + ci) % o->nmodels;
         *r = (cmp_run){.model = mi, .conns_i = ci, .rep = rep, .order = k};
-        if (!can_take(&o->models[mi], o->conns[ci], r)) {
+        if (!can_take(o, &o->models[mi], o->conns[ci], r)) {
           d->nruns += rep == 0; /* once per cell: it was not run */
           continue;
         }
         cmp_run_one(o, &o->models[mi], o->conns[ci], r);
         d->nruns++;
-        progress(o, r, ++done, total);
+        progress(o, r, ++*done, total);
       }
   d->total_s = app_now_s() - t0;
   return 0;
 }
 
-static void announce(const cmp_data *d) {
+static void announce(const cmp_data *d, int total) {
   const cmp_opts *o = d->o;
-  int total = runs_to_do(o);
   fprintf(stderr, "iomux-bench compare: %d models x %d connection counts x "
-          "%d rep%s = %d runs, about %.0f s; ", o->nmodels, o->nconns,
-          o->reps, o->reps > 1 ? "s" : "", total,
+          "%d rep%s", o->nmodels, o->nconns, o->reps, o->reps > 1 ? "s" : "");
+  if (d->idle)
+    fprintf(stderr, ", and %d models x %d idle counts with %d busy",
+            d->idle->o->nmodels, d->idle->o->nconns, d->idle->o->busy);
+  fprintf(stderr, " = %d runs, about %.0f s; ", total,
           total * (o->duration + o->warmup + 0.6));
   if (o->cpu_server >= 0)
     fprintf(stderr, "server on CPU %d, load on CPU %d\n", o->cpu_server,
@@ -503,31 +390,46 @@ static int any_ok(const cmp_data *d) {
 }
 
 int bench_compare(int argc, char **argv) {
-  static cmp_opts o; /* big (paths); static keeps it off the stack */
-  static cmp_data d;
+  /* Big (paths, cells): static keeps them off the stack. */
+  static cmp_opts o, io;
+  static cmp_data d, idle;
   cmp_args a;
-  int rc = parse(argc, argv, &o, &a);
+  int rc = cmp_parse(argc, argv, &o, &a);
   if (rc >= 0)
     return rc;
   if (find_servers(&o, &a) < 0)
     return 2;
   keep_command(&o, argc, argv);
   pick_cpus(&o);
+  if (o.nidle && idle_scenario(&o, &io) == 0)
+    return cmp_bad_usage("--idle compares %s, %s, %s, %s and %s: --models has "
+                     "none of them", cmp_idle_models[0], cmp_idle_models[1],
+                     cmp_idle_models[2], cmp_idle_models[3], cmp_idle_models[4]);
   d.o = &o;
+  idle.o = &io;
+  d.idle = o.nidle ? &idle : NULL;
   raise_fd_limit(&o, &d.machine);
   cmp_machine_read(&d.machine);
-  announce(&d);
-  if (run_all(&d) < 0)
+  idle.machine = d.machine;
+  int total = runs_to_do(&o) + (d.idle ? runs_to_do(&io) : 0), done = 0;
+  announce(&d, total);
+  if (run_all(&d, &done, total) < 0 ||
+      (d.idle && run_all(&idle, &done, total) < 0))
     return 1;
   cmp_summarize(&d);
+  if (d.idle)
+    cmp_summarize(&idle);
   cmp_print_table(&d, stdout);
+  if (d.idle)
+    cmp_print_table(&idle, stdout);
   rc = cmp_write_report(&d);
   if (rc == 0)
     printf("\nreport: %s/report.html (open it in a browser)\n"
-           "charts: %s/{throughput,latency,cpu,memory}.svg\n"
+           "charts: %s/*.svg\n"
            "data:   %s/results.csv, %s/results.json (every run)\n",
            o.out, o.out, o.out, o.out);
-  int ok = rc == 0 && any_ok(&d);
+  int ok = rc == 0 && (any_ok(&d) || (d.idle && any_ok(&idle)));
   free(d.runs);
+  free(idle.runs);
   return ok ? 0 : 1;
 }

@@ -1,12 +1,11 @@
 /* iomux-bench compare: medians, the machine, the terminal table, and the
- * files: results.csv and results.json (every run), the charts, and
- * report.html, which holds everything a reader needs in one file (the
- * charts are inlined, so it can be mailed or opened from anywhere).
+ * files: results.csv and results.json (every run: compare_data.c), the
+ * charts, and report.html, which holds everything a reader needs in one
+ * file (the charts are inlined, so it can be mailed or opened from
+ * anywhere).
  */
 #define _GNU_SOURCE
 #include "compare.h"
-
-#include "common/json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -70,6 +69,29 @@ const char *cmp_format(cmp_metric m, double v, char *buf, size_t cap) {
   }
 }
 
+const char *cmp_count(double v, char *buf, size_t cap) {
+  char digits[32];
+  int n = snprintf(digits, sizeof digits, "%.0f", fabs(v)), k = 0;
+  size_t at = 0;
+  if (v < 0 && at + 1 < cap)
+    buf[at++] = '-';
+  for (int i = 0; i < n && at + 1 < cap; i++) {
+    if (i && (n - i) % 3 == 0 && at + 1 < cap)
+      buf[at++] = ',';
+    buf[at++] = digits[k++];
+  }
+  buf[at] = '\0';
+  return buf;
+}
+
+const char *cmp_column(const cmp_opts *o, int ci, char *buf, size_t cap) {
+  char n[16];
+  int v = o->conns[ci];
+  snprintf(buf, cap, "%s %s", cmp_count(v, n, sizeof n),
+           o->busy ? "idle" : v == 1 ? "conn" : "conns");
+  return buf;
+}
+
 double cmp_metric_of(const cmp_run *r, cmp_metric m) {
   double cpu = r->srv_user_s + r->srv_sys_s;
   if (r->window_s <= 0)
@@ -102,9 +124,17 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* Which run's words a cell shows when none was ok: n/a first (it says why
+ * it was not run), then unserved clients (what the model did), then an
+ * error (the harness's or the server's fault, listed apart anyway). */
+static int rank(int status) {
+  return status == RUN_NA ? 3 : status == RUN_UNSERVED ? 2 : 1;
+}
+
 static void summarize_cell(cmp_data *d, int mi, int ci, cmp_cell *c) {
-  double v[CMP_MAX_REPS];
-  *c = (cmp_cell){.status = RUN_ERROR};
+  double v[CMP_MAX_REPS], u[CMP_MAX_REPS];
+  int shown = 0;
+  *c = (cmp_cell){.status = RUN_OK};
   for (int i = 0; i < d->nruns; i++) {
     const cmp_run *r = &d->runs[i];
     if (r->model != mi || r->conns_i != ci)
@@ -113,14 +143,17 @@ static void summarize_cell(cmp_data *d, int mi, int ci, cmp_cell *c) {
       c->ok++;
       continue;
     }
-    c->failed += r->status == RUN_ERROR;
-    if (!c->tag[0] || r->status == RUN_NA) {
+    c->failed += r->status != RUN_NA;
+    if (r->status == RUN_UNSERVED && c->unserved_runs < CMP_MAX_REPS)
+      u[c->unserved_runs++] = r->unserved;
+    if (rank(r->status) > shown) {
+      shown = rank(r->status);
+      c->status = r->status;
       snprintf(c->tag, sizeof c->tag, "%s", r->tag);
       snprintf(c->why, sizeof c->why, "%s", r->why);
     }
-    if (r->status == RUN_NA)
-      c->status = RUN_NA;
   }
+  c->unserved = median(u, c->unserved_runs);
   if (c->ok)
     c->status = RUN_OK;
   for (int m = 0; m < M_COUNT; m++) {
@@ -133,6 +166,8 @@ static void summarize_cell(cmp_data *d, int mi, int ci, cmp_cell *c) {
         v[n++] = x;
     }
     c->med[m] = median(v, n);
+    c->lo[m] = n ? v[0] : NAN; /* median() sorted them */
+    c->hi[m] = n ? v[n - 1] : NAN;
   }
 }
 
@@ -210,209 +245,88 @@ void cmp_machine_read(cmp_machine *mc) {
 
 #define COL 19
 
-static void cell_text(const cmp_cell *c, char *buf, size_t cap) {
+/* The main scenario: messages/s | per server CPU-second; the --idle one:
+ * server CPU per message | messages/s. */
+static void cell_text(const cmp_opts *o, const cmp_cell *c, char *buf,
+                      size_t cap) {
   char a[16], b[16];
-  if (c->status != RUN_OK) {
+  if (c->status != RUN_OK)
     snprintf(buf, cap, "%s", c->tag);
-    return;
-  }
-  snprintf(buf, cap, "%6s | %-6s%s", cmp_si(c->med[M_MSG_S], a, sizeof a),
-           cmp_si(c->med[M_PER_CPU], b, sizeof b), c->failed ? "*" : " ");
+  else if (o->busy)
+    snprintf(buf, cap, "%7s | %-6s%s", cmp_us(c->med[M_CPU_US], a, sizeof a),
+             cmp_si(c->med[M_MSG_S], b, sizeof b), c->failed ? "*" : " ");
+  else
+    snprintf(buf, cap, "%6s | %-6s%s", cmp_si(c->med[M_MSG_S], a, sizeof a),
+             cmp_si(c->med[M_PER_CPU], b, sizeof b), c->failed ? "*" : " ");
 }
 
-static void print_errors(const cmp_data *d, FILE *to) {
+/* Bytes of s beyond its width in columns ("µ" is two bytes, one column),
+ * for printf's widths, which count bytes. */
+static int extra_bytes(const char *s) {
+  int n = 0;
+  for (; *s; s++)
+    n += ((unsigned char)*s & 0xc0) == 0x80;
+  return n;
+}
+
+/* The runs of one status, each with its reason, under a heading. */
+static void print_runs(const cmp_data *d, int status, const char *heading,
+                       FILE *to) {
+  char col[32];
   int header = 0;
   for (int i = 0; i < d->nruns; i++) {
     const cmp_run *r = &d->runs[i];
-    if (r->status != RUN_ERROR)
+    if (r->status != status)
       continue;
     if (!header++)
-      fprintf(to, "\nruns that failed (* in the table: the median is of the "
-              "others):\n");
-    int n = d->o->conns[r->conns_i];
-    fprintf(to, "  %s, %d conn%s, rep %d: %s\n", d->o->models[r->model].label,
-            n, n > 1 ? "s" : "", r->rep + 1, r->why);
+      fprintf(to, "\n%s\n", heading);
+    fprintf(to, "  %s, %s, rep %d: %s\n", d->o->models[r->model].label,
+            cmp_column(d->o, r->conns_i, col, sizeof col), r->rep + 1,
+            r->why);
   }
+}
+
+static void print_head(const cmp_data *d, FILE *to) {
+  const cmp_opts *o = d->o;
+  if (o->busy)
+    fprintf(to, "\nthe idle scenario: %d busy connection%s among idle ones, "
+            "as above\neach cell: server CPU per message | messages/s\n\n",
+            o->busy, o->busy > 1 ? "s" : "");
+  else
+    fprintf(to, "\niomux-bench compare: %d-byte messages, pipeline %d, %g s "
+            "measured after %g s of warm-up, median of %d run%s\neach cell: "
+            "messages/s | messages per server CPU-second\n\n", o->size,
+            o->pipeline, o->duration, o->warmup, o->reps,
+            o->reps > 1 ? "s" : "");
 }
 
 void cmp_print_table(const cmp_data *d, FILE *to) {
   const cmp_opts *o = d->o;
   char text[64];
-  fprintf(to, "\niomux-bench compare: %d-byte messages, pipeline %d, %g s "
-          "measured after %g s of warm-up, median of %d run%s\n", o->size,
-          o->pipeline, o->duration, o->warmup, o->reps, o->reps > 1 ? "s" : "");
-  fprintf(to, "each cell: messages/s | messages per server CPU-second\n\n");
+  print_head(d, to);
   fprintf(to, "%-11s", "model");
-  for (int ci = 0; ci < o->nconns; ci++) {
-    snprintf(text, sizeof text, "%d conn%s", o->conns[ci],
-             o->conns[ci] > 1 ? "s" : "");
-    fprintf(to, " %*s", COL, text);
-  }
+  for (int ci = 0; ci < o->nconns; ci++)
+    fprintf(to, " %*s", COL, cmp_column(o, ci, text, sizeof text));
   fprintf(to, "\n");
   for (int mi = 0; mi < o->nmodels; mi++) {
     fprintf(to, "%-11s", o->models[mi].label);
     for (int ci = 0; ci < o->nconns; ci++) {
-      cell_text(&d->cells[mi][ci], text, sizeof text);
-      fprintf(to, " %*s", COL, text);
+      cell_text(o, &d->cells[mi][ci], text, sizeof text);
+      fprintf(to, " %*s", COL + extra_bytes(text), text);
     }
     fprintf(to, "\n");
   }
   int measured, bound = cmp_load_bound(d, &measured);
-  if (bound)
+  if (bound && !o->busy)
     fprintf(to, "\nIn %d of %d cells the load generator used 90%% or more of "
             "its CPU: there msg/s is\nwhat load and server managed together; "
             "msg per server CPU-second compares the servers.\n", bound,
             measured);
-  print_errors(d, to);
+  print_runs(d, RUN_UNSERVED, "runs where the model did not serve every "
+             "client (a finding, not a fault):", to);
+  print_runs(d, RUN_ERROR, "runs that failed (* in the table: the median is "
+             "of the others):", to);
   fflush(to);
-}
-
-/* ---- CSV and JSON: every run ---------------------------------------------- */
-
-static const char *status_name(int s) {
-  return s == RUN_OK ? "ok" : s == RUN_NA ? "n/a" : "error";
-}
-
-static void csv_text(const char *s, FILE *to) {
-  fputc('"', to);
-  for (; *s; s++)
-    fprintf(to, *s == '"' ? "\"\"" : "%c", *s);
-  fputc('"', to);
-}
-
-/* A number for CSV (empty) or JSON (null) when unknown. */
-static void num(double v, int json, FILE *to) {
-  if (isnan(v))
-    fputs(json ? "null" : "", to);
-  else
-    fprintf(to, "%.6g", v);
-}
-
-static const char *const csv_header =
-    "model,conns,rep,order,status,reason,window_s,messages,messages_per_s,"
-    "bytes_per_s,p50_us,p90_us,p99_us,p99_9_us,max_us,server_user_s,"
-    "server_sys_s,server_cpu_pct,messages_per_server_cpu_s,"
-    "server_cpu_us_per_message,wakeups_per_message,server_rss_peak_kib,"
-    "server_rss_per_conn_bytes,load_cpu_s,connected,mismatch,lost,stalled,"
-    "connect_failed,wall_s\n";
-
-/* The figures of a run, in csv_header's order from window_s on. */
-static int run_figures(const cmp_run *r, double *v) {
-  int ok = r->status != RUN_NA, n = 0;
-  double f[] = {r->window_s, r->messages, r->msg_s, r->bytes_s, r->p50_us,
-                r->p90_us, r->p99_us, r->p999_us, r->max_us, r->srv_user_s,
-                r->srv_sys_s, cmp_metric_of(r, M_CPU_PCT), r->per_cpu_s,
-                cmp_metric_of(r, M_CPU_US), r->wakeups, r->rss_peak_kib,
-                r->rss_per_conn, r->load_cpu_s, r->connected, r->mismatch,
-                r->lost, r->stalled, r->connect_failed, r->wall_s};
-  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-    v[n++] = ok && (r->window_s > 0 || i + 1 == sizeof f / sizeof f[0])
-                 ? f[i] : NAN;
-  return n;
-}
-
-static void write_csv(const cmp_data *d, FILE *to) {
-  double v[32];
-  fputs(csv_header, to);
-  for (int i = 0; i < d->nruns; i++) {
-    const cmp_run *r = &d->runs[i];
-    fprintf(to, "%s,%d,%d,%d,%s,", d->o->models[r->model].label,
-            d->o->conns[r->conns_i], r->rep + 1, r->order + 1,
-            status_name(r->status));
-    csv_text(r->why, to);
-    int n = run_figures(r, v);
-    for (int k = 0; k < n; k++) {
-      fputc(',', to);
-      num(v[k], 0, to);
-    }
-    fputc('\n', to);
-  }
-}
-
-static void json_machine(const cmp_data *d, FILE *to) {
-  const cmp_machine *mc = &d->machine;
-  const cmp_opts *o = d->o;
-  fprintf(to, "{\"tool\":\"iomux-bench compare\",\"command\":");
-  app_json_string(o->command, to);
-  fprintf(to, ",\n\"machine\":{\"cpu\":");
-  app_json_string(mc->cpu, to);
-  fprintf(to, ",\"kernel\":");
-  app_json_string(mc->kernel, to);
-  fprintf(to, ",\"date\":");
-  app_json_string(mc->date, to);
-  fprintf(to, ",\"cpus_online\":%ld,\"cpus_allowed\":%ld,\"fd_soft\":%ld,"
-          "\"fd_hard\":%ld,\"loadavg\":", mc->cpus_online, mc->cpus_allowed,
-          mc->fd_soft, mc->fd_hard);
-  app_json_string(mc->loadavg, to);
-  fprintf(to, ",\"cpu_server\":%d,\"cpu_load\":%d},\n", o->cpu_server,
-          o->cpu_load);
-  fprintf(to, "\"options\":{\"size\":%d,\"pipeline\":%d,\"duration_s\":%g,"
-          "\"warmup_s\":%g,\"reps\":%d,\"conns\":[", o->size, o->pipeline,
-          o->duration, o->warmup, o->reps);
-  for (int ci = 0; ci < o->nconns; ci++)
-    fprintf(to, "%s%d", ci ? "," : "", o->conns[ci]);
-  fprintf(to, "],\"total_s\":%.1f},\n", d->total_s);
-}
-
-static void json_runs(const cmp_data *d, FILE *to) {
-  /* The names after "reason", as in the CSV header. */
-  static const char *const keys[] = {
-      "window_s", "messages", "messages_per_s", "bytes_per_s", "p50_us",
-      "p90_us", "p99_us", "p99_9_us", "max_us", "server_user_s",
-      "server_sys_s", "server_cpu_pct", "messages_per_server_cpu_s",
-      "server_cpu_us_per_message", "wakeups_per_message",
-      "server_rss_peak_kib", "server_rss_per_conn_bytes", "load_cpu_s",
-      "connected", "mismatch", "lost", "stalled", "connect_failed", "wall_s"};
-  double v[32];
-  fprintf(to, "\"runs\":[\n");
-  for (int i = 0; i < d->nruns; i++) {
-    const cmp_run *r = &d->runs[i];
-    fprintf(to, "%s{\"model\":", i ? ",\n" : "");
-    app_json_string(d->o->models[r->model].label, to);
-    fprintf(to, ",\"conns\":%d,\"rep\":%d,\"order\":%d,\"status\":\"%s\","
-            "\"reason\":", d->o->conns[r->conns_i], r->rep + 1, r->order + 1,
-            status_name(r->status));
-    app_json_string(r->why, to);
-    int n = run_figures(r, v);
-    for (int k = 0; k < n; k++) {
-      fprintf(to, ",\"%s\":", keys[k]);
-      num(v[k], 1, to);
-    }
-    fputc('}', to);
-  }
-  fprintf(to, "],\n");
-}
-
-static const char *const metric_key[M_COUNT] = {
-    "messages_per_s", "messages_per_server_cpu_s", "server_cpu_us_per_message",
-    "server_cpu_pct", "p50_us", "p99_us", "wakeups_per_message",
-    "server_rss_per_conn_bytes", "load_cpu_pct"};
-
-static void json_medians(const cmp_data *d, FILE *to) {
-  int n = 0;
-  fprintf(to, "\"medians\":[\n");
-  for (int mi = 0; mi < d->o->nmodels; mi++)
-    for (int ci = 0; ci < d->o->nconns; ci++) {
-      const cmp_cell *c = &d->cells[mi][ci];
-      fprintf(to, "%s{\"model\":", n++ ? ",\n" : "");
-      app_json_string(d->o->models[mi].label, to);
-      fprintf(to, ",\"conns\":%d,\"status\":\"%s\",\"ok_runs\":%d,"
-              "\"failed_runs\":%d,\"reason\":", d->o->conns[ci],
-              status_name(c->status), c->ok, c->failed);
-      app_json_string(c->status == RUN_OK ? "" : c->why, to);
-      for (int m = 0; m < M_COUNT; m++) {
-        fprintf(to, ",\"%s\":", metric_key[m]);
-        num(c->med[m], 1, to);
-      }
-      fputc('}', to);
-    }
-  fprintf(to, "]}\n");
-}
-
-static void write_json(const cmp_data *d, FILE *to) {
-  json_machine(d, to);
-  json_runs(d, to);
-  json_medians(d, to);
 }
 
 /* ---- the files ------------------------------------------------------------ */
@@ -446,8 +360,6 @@ static int close_out(FILE *f, const char *path) {
   return -1;
 }
 
-static const cmp_metric charts[] = {M_MSG_S, M_P99_US, M_CPU_US, M_RSS_CONN};
-
 int cmp_write_report(const cmp_data *d) {
   char path[PATH_MAX];
   FILE *f;
@@ -458,15 +370,19 @@ int cmp_write_report(const cmp_data *d) {
     return -1;
   }
   if ((f = open_out(d, "results.csv", path, sizeof path)))
-    write_csv(d, f);
+    cmp_write_csv(d, f);
   err |= !f || close_out(f, path) < 0;
   if ((f = open_out(d, "results.json", path, sizeof path)))
-    write_json(d, f);
+    cmp_write_json(d, f);
   err |= !f || close_out(f, path) < 0;
-  for (size_t i = 0; i < sizeof charts / sizeof charts[0]; i++) {
-    if ((f = open_out(d, cmp_chart_file(charts[i]), path, sizeof path)))
-      cmp_svg_chart(d, charts[i], f);
-    err |= !f || close_out(f, path) < 0;
+  for (const cmp_data *sc = d; sc; sc = sc == d ? d->idle : NULL) {
+    const cmp_metric *which;
+    int n = cmp_charts(sc, &which);
+    for (int i = 0; i < n; i++) {
+      if ((f = open_out(d, cmp_chart_file(sc, which[i]), path, sizeof path)))
+        cmp_svg_chart(sc, which[i], f);
+      err |= !f || close_out(f, path) < 0;
+    }
   }
   if ((f = open_out(d, "report.html", path, sizeof path)))
     cmp_write_html(d, f);

@@ -36,6 +36,7 @@
 #define PORT_WAIT_MS 5000
 #define STOP_WAIT_MS 5000
 #define LOAD_GRACE_S 15.0
+#define ECHO_MAX_CONNS 10000 /* iomux-echo --max-conns, by default */
 
 typedef struct child {
   pid_t pid;
@@ -46,18 +47,20 @@ static void fail(cmp_run *r, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Mark r as an error. The first reason names it (the tag); a later one,
- * such as a server that then ignored SIGTERM, is added to the words. */
+ * such as a server that then ignored SIGTERM, is added to the words. An
+ * error after clients went unserved (the server then crashed) wins the
+ * tag: the run is an error. */
 static void fail(cmp_run *r, const char *tag, const char *fmt, ...) {
   size_t len = 0;
-  if (r->status == RUN_ERROR) {
+  if (r->status != RUN_OK) {
     len = strlen(r->why);
     len += (size_t)snprintf(r->why + len, sizeof r->why - len, "; then: ");
-    if (len >= sizeof r->why)
-      return;
-  } else {
-    r->status = RUN_ERROR;
-    snprintf(r->tag, sizeof r->tag, "error: %s", tag);
   }
+  if (r->status != RUN_ERROR)
+    snprintf(r->tag, sizeof r->tag, "error: %s", tag);
+  r->status = RUN_ERROR;
+  if (len >= sizeof r->why)
+    return;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(r->why + len, sizeof r->why - len, fmt, ap);
@@ -181,17 +184,25 @@ static int read_port(int fd) {
   return port > 0 && port < 65536 ? port : 0;
 }
 
-/* Start m; on success c->pid is running and *port is where it listens.
- * *keep is the read end of its stdout pipe, kept open while it runs so that
- * a late write of its own does not kill it with SIGPIPE. */
-static int server_start(const cmp_opts *o, const cmp_model *m, child *c,
-                        int *port, int *keep, cmp_run *r) {
-  char *argv[8];
+/* Start m for `all` connections; on success c->pid is running and *port
+ * is where it listens. *keep is the read end of its stdout pipe, kept open
+ * while it runs so that a late write of its own does not kill it with
+ * SIGPIPE. iomux-echo serves ECHO_MAX_CONNS at once unless told more: it
+ * is told only when more are coming, since posix-aio sizes its threads by
+ * it. */
+static int server_start(const cmp_opts *o, const cmp_model *m, int all,
+                        child *c, int *port, int *keep, cmp_run *r) {
+  char *argv[10], max[16];
   int n = 0, p[2];
   argv[n++] = (char *)m->path;
   if (m->arg[0]) {
     argv[n++] = "--model";
     argv[n++] = (char *)m->arg;
+  }
+  if (m->arg[0] && all > ECHO_MAX_CONNS) {
+    snprintf(max, sizeof max, "%d", all);
+    argv[n++] = "--max-conns";
+    argv[n++] = max;
   }
   argv[n++] = "--port";
   argv[n++] = "0";
@@ -301,22 +312,47 @@ static void parse_load(const char *js, cmp_run *r) {
 /* Append "N what" to the list in buf when n > 0; returns what, or tag. */
 static const char *count(char *buf, size_t cap, double n, const char *what,
                          const char *tag) {
+  char num[16];
   if (n <= 0)
     return tag;
   size_t len = strlen(buf);
-  snprintf(buf + len, cap - len, "%s%.0f %s", len ? ", " : "", n, what);
+  snprintf(buf + len, cap - len, "%s%s %s", len ? ", " : "",
+           cmp_count(n, num, sizeof num), what);
   return tag ? tag : what;
 }
 
+/* The model did not serve every client, and sent no wrong byte: say how
+ * many of how many, of each kind, and the first in words. */
+static void unserved(cmp_run *r, int conns, const char *first, double run_s) {
+  char n[16], of[16], kinds[96] = "";
+  r->status = RUN_UNSERVED;
+  r->unserved = r->stalled + r->lost + r->connect_failed;
+  if (r->unserved > conns)
+    r->unserved = conns; /* a stalled one may be cut off later too */
+  count(kinds, sizeof kinds, r->stalled, "stalled", NULL);
+  count(kinds, sizeof kinds, r->connect_failed, "failed to connect", NULL);
+  count(kinds, sizeof kinds, r->lost, "cut off by the server", NULL);
+  snprintf(r->tag, sizeof r->tag, "unserved %.0f/%d", r->unserved, conns);
+  snprintf(r->why, sizeof r->why, "%s of %s client%s not served in the "
+           "%.3g s run (%s%s%s)", cmp_count(r->unserved, n, sizeof n),
+           cmp_count(conns, of, sizeof of), conns > 1 ? "s" : "", run_s,
+           kinds, first[0] ? "; the first: " : "", first);
+}
+
 /* Why the load said no: the error counts and the first error in words. */
-static void load_errors(const char *js, cmp_run *r) {
+static void load_errors(const cmp_opts *o, int conns, const char *js,
+                        cmp_run *r) {
   char counts[128] = "", first[200];
   const char *tag = NULL;
+  first_error(js, first, sizeof first);
+  if (r->mismatch == 0 && r->stalled + r->lost + r->connect_failed > 0) {
+    unserved(r, conns, first, o->warmup + o->duration);
+    return;
+  }
   tag = count(counts, sizeof counts, r->mismatch, "mismatch", tag);
   tag = count(counts, sizeof counts, r->lost, "lost", tag);
   tag = count(counts, sizeof counts, r->stalled, "stalled", tag);
   tag = count(counts, sizeof counts, r->connect_failed, "connect", tag);
-  first_error(js, first, sizeof first);
   fail(r, tag ? tag : "load", "load errors: %s%s%s",
        counts[0] ? counts : "none counted, but it failed",
        first[0] ? "; first: " : "", first);
@@ -376,7 +412,7 @@ static void run_load(const cmp_opts *o, int conns, int port, pid_t server,
   } else {
     parse_load(js, r);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-      load_errors(js, r);
+      load_errors(o, conns, js, r);
   }
 close_files:
   free(js);
@@ -386,20 +422,36 @@ close_files:
     fclose(c.err);
 }
 
+/* The load, against the server at port; in the --idle scenario against
+ * `conns` idle connections held open meanwhile. */
+static void drive(const cmp_opts *o, int conns, int port, pid_t server,
+                  int **idle, cmp_run *r) {
+  char why[200];
+  if (!o->busy) {
+    run_load(o, conns, port, server, r);
+    return;
+  }
+  if (conns > 0 && !(*idle = cmp_idle_open(port, conns, why, sizeof why)))
+    fail(r, "idle", "%s", why);
+  else
+    run_load(o, o->busy, port, server, r);
+}
+
 void cmp_run_one(const cmp_opts *o, const cmp_model *m, int conns,
                  cmp_run *r) {
   double t0 = app_now_s();
   child srv = {.err = scratch_file()};
-  int port, keep = -1;
+  int port, keep = -1, *idle = NULL;
   r->status = RUN_OK;
   if (!srv.err) {
     fail(r, "setup", "temporary file: %s", strerror(errno));
     return;
   }
-  if (server_start(o, m, &srv, &port, &keep, r) == 0) {
-    run_load(o, conns, port, srv.pid, r);
+  if (server_start(o, m, conns + o->busy, &srv, &port, &keep, r) == 0) {
+    drive(o, conns, port, srv.pid, &idle, r);
     server_stop(srv.pid, srv.err, r);
   }
+  cmp_idle_close(idle, conns);
   if (r->status == RUN_OK && !r->server)
     fail(r, "no figures", "the load could not read the server's /proc "
          "figures");

@@ -3,25 +3,29 @@
 
 #include <string.h>
 
-/* Bucket of v: v itself below HIST_SUB; otherwise 8 sub-buckets per power
- * of two, picked by the three bits under the leading one. */
+#define HIST_TOP ((UINT64_C(1) << HIST_RANGE_BITS) - 1)
+
+/* Bucket of v: v itself below HIST_SUB; otherwise HIST_SUB sub-buckets per
+ * power of two, picked by the HIST_SUB_BITS bits under the leading one. */
 static unsigned bucket_of(uint64_t v) {
   if (v < HIST_SUB)
     return (unsigned)v;
+  if (v > HIST_TOP)
+    v = HIST_TOP;
   unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS */
   unsigned shift = e - HIST_SUB_BITS;
   unsigned sub = (unsigned)(v >> shift) & (HIST_SUB - 1);
   return HIST_SUB + shift * HIST_SUB + sub;
 }
 
-/* The highest value that falls into bucket i. */
-static uint64_t bucket_top(unsigned i) {
+/* The middle of bucket i: at most half a bucket, 1/256 of its lowest
+ * value, from anything in it. */
+static uint64_t bucket_middle(unsigned i) {
   if (i < HIST_SUB)
     return i;
   unsigned shift = (i - HIST_SUB) / HIST_SUB;
   uint64_t sub = (i - HIST_SUB) % HIST_SUB;
-  uint64_t low = (HIST_SUB + sub) << shift;
-  return low + ((uint64_t)1 << shift) - 1;
+  return ((HIST_SUB + sub) << shift) + (((uint64_t)1 << shift) >> 1);
 }
 
 void hist_init(histogram *h) {
@@ -62,11 +66,24 @@ uint64_t hist_percentile(const histogram *h, double p) {
   for (unsigned i = 0; i < HIST_BUCKETS; i++) {
     seen += h->buckets[i];
     if (seen >= rank) {
-      uint64_t top = bucket_top(i);
-      return top > h->max ? h->max : top < h->min ? h->min : top;
+      if (i == HIST_BUCKETS - 1) /* everything past the range: no middle */
+        return h->max;
+      uint64_t mid = bucket_middle(i);
+      return mid > h->max ? h->max : mid < h->min ? h->min : mid;
     }
   }
   return h->max;
+}
+
+uint64_t hist_significant(uint64_t v) {
+  uint64_t unit = 1, limit = 1;
+  for (int i = 0; i < HIST_DIGITS; i++)
+    limit *= 10;
+  while (v / unit >= limit)
+    unit *= 10;
+  if (v > UINT64_MAX - unit / 2)
+    return v; /* beyond any duration: nothing to round */
+  return (v + unit / 2) / unit * unit;
 }
 
 double hist_mean(const histogram *h) {

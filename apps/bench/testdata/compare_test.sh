@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench.compare: `iomux-bench compare` end to end, small: two models that
 # run and one that must be marked n/a (blocking at 10 connections) rather
-# than hang, 1 s runs. Checks the report's files and the CSV's rows.
+# than hang, 1 s runs. Checks the report's files, the CSV's rows, what the
+# charts and the report must say, and that bad options are refused.
 #
 # usage: compare_test.sh IOMUX_BENCH IOMUX_ECHO
 set -u
@@ -42,6 +43,35 @@ grep -q '^blocking,10,1,[0-9]*,n/a,"n/a (serves 1 at a time)' "$csv" ||
 grep -q '"medians":\[' "$tmp/report/results.json" || fail "JSON: no medians"
 grep -Eq '^epoll +[0-9.]+k? \| ' "$tmp/out" || fail "no table row for epoll"
 grep -q 'report: .*report.html' "$tmp/out" || fail "no word of the report"
+
+html=$tmp/report/report.html
+grep -q 'within 1% of the true value' "$html" ||
+  fail "report.html does not state the latency's resolution"
+grep -q '3 significant digits' "$html" || fail "report.html: no digits stated"
+grep -q '1\.0×' "$html" && fail "report.html says 1.0×: a finding of nothing"
+# Three models, three colours and two shapes (epoll and reactor circles of
+# different colours, blocking a square), and the legend says which is which.
+svg=$tmp/report/throughput.svg
+colours=$(grep -o 'fill="#[0-9A-F]\{6\}"' "$svg" | sort -u | wc -l)
+[ "$colours" -ge 3 ] || fail "throughput.svg: $colours marker colours, wanted 3"
+grep -q '<rect x=' "$svg" && grep -q '<circle ' "$svg" ||
+  fail "throughput.svg: markers not of distinct shapes"
+grep -q 'dashed, hollow: other libraries' "$svg" ||
+  fail "throughput.svg: the legend does not tell anchors apart"
+grep -q 'p99 latency' "$tmp/report/latency.svg" || fail "latency.svg: no y axis"
+head -1 "$csv" | grep -q ',idle$' || fail "results.csv: no idle column"
+
+# Options: each bad one refused in one line that points at --help.
+for bad in "--reps 3x" "--reps 4" "--size 64k" "--busy 5" "--nope"; do
+  # shellcheck disable=SC2086 # the words are the options
+  "$bench" compare $bad --echo "$echo" >"$tmp/out" 2>&1
+  status=$?
+  lines=$(wc -l <"$tmp/out")
+  if [ "$status" -ne 2 ] || [ "$lines" -ne 1 ] ||
+     ! grep -q 'try iomux-bench compare --help' "$tmp/out"; then
+    fail "'$bad': exit $status, $lines lines: $(cat "$tmp/out")"
+  fi
+done
 
 [ "$failed" -eq 0 ] && echo "ok   bench.compare"
 exit "$failed"
