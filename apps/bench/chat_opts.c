@@ -3,9 +3,12 @@
 #define _GNU_SOURCE
 #include "bench_addr.h"
 #include "chat.h"
+#include "common/cli.h"
 #include "common/parse.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +17,7 @@
 #define IOM_NGIRCD_CONF "apps/bench/ngircd/ngircd.conf"
 #endif
 
+#define TOOL "iomux-bench chat" /* how its messages start */
 #define MAX_TRACKS 50000000L /* receiver x sender pairs: 16 bytes each */
 
 static void usage(FILE *to) {
@@ -26,6 +30,7 @@ static void usage(FILE *to) {
       "         [--json | --csv] [--allow-remote]\n"
       "         [--ngircd PATH] [--ngircd-conf PATH] [--server-cpu N] "
       "[--load-cpu N]\n"
+      "       iomux-bench chat --help | --version\n"
       "\n"
       "Chat load on an IRC server: N clients register and join C channels\n"
       "(client i joins channel i %% C); clients 0..S-1 send PRIVMSGs to their\n"
@@ -66,7 +71,11 @@ static void usage(FILE *to) {
       "  --ngircd PATH      the ngircd program (default: ngircd on PATH, or\n"
       "                     /usr/sbin/ngircd)\n"
       "  --ngircd-conf PATH its config, without Ports (default:\n"
-      "                     %s)\n",
+      "                     %s)\n"
+      "  --version          print the version\n"
+      "\n"
+      "Exit status 2: a usage error (a bad option or value, or no such\n"
+      "server process).\n",
       CHAT_MAX_PORTS, CHAT_MIN_SIZE, CHAT_MAX_SIZE, IOM_NGIRCD_CONF);
 }
 
@@ -74,8 +83,9 @@ static void usage(FILE *to) {
 static int parse_list(const char *arg, long lo, long hi, int *out, int max,
                       int *n) {
   char buf[256];
-  snprintf(buf, sizeof buf, "%s", arg);
   *n = 0;
+  if (snprintf(buf, sizeof buf, "%s", arg) >= (int)sizeof buf)
+    return -1;
   for (char *save = NULL, *p = strtok_r(buf, ",", &save); p;
        p = strtok_r(NULL, ",", &save)) {
     long v;
@@ -156,6 +166,15 @@ static const char *check(chat_opts *o) {
   return NULL;
 }
 
+/* Each --server-pid names a running process. Returns 0, or 2 (said). */
+static int check_pids(const chat_opts *o) {
+  for (int k = 0; k < o->nserver_pids; k++)
+    if (kill(o->server_pids[k], 0) < 0 && errno == ESRCH)
+      return app_usage_error(TOOL, "--server-pid %d: no such process",
+                             o->server_pids[k]);
+  return 0;
+}
+
 int chat_parse(int argc, char **argv, chat_opts *o) {
   static const struct option longs[] = {
       {"host", required_argument, 0, 'H'},
@@ -180,40 +199,42 @@ int chat_parse(int argc, char **argv, chat_opts *o) {
       {"server-cpu", required_argument, 0, 'u'},
       {"load-cpu", required_argument, 0, 'l'},
       {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
   *o = (chat_opts){.host = "127.0.0.1", .clients = 100, .channels = 1,
                    .senders = 10, .size = 64, .duration = 5, .warmup = 1,
                    .drain = 5, .setup_timeout = 60,
                    .ngircd_conf = IOM_NGIRCD_CONF, .server_cpu = 0,
                    .load_cpu = 1};
-  int c, i;
+  int c, i = 0;
   opterr = 0;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
+  while ((c = getopt_long(argc, argv, ":", longs, &i)) != -1) {
     switch (c) {
     case 'c': o->closed = 1; break;
-    case 'j': o->format = BENCH_JSON; break;
-    case 'v': o->format = BENCH_CSV; break;
+    case 'j':
+    case 'v':
+      if (o->format && o->format != (c == 'j' ? BENCH_JSON : BENCH_CSV))
+        return app_usage_error(TOOL, "--json and --csv do not go together");
+      o->format = c == 'j' ? BENCH_JSON : BENCH_CSV;
+      break;
     case 'a': o->allow_remote = 1; break;
     case 'h': usage(stdout); return 0;
-    case '?':
-      fprintf(stderr, "iomux-bench chat: unknown option or missing value: "
-              "'%s' (--help for the options)\n", argv[optind - 1]);
-      return 2;
+    case 'V': return app_version("iomux-bench");
+    case ':':
+    case '?': return app_option_error(TOOL, c, argv);
     default:
-      if (set_value(o, c, optarg) < 0) {
-        fprintf(stderr, "iomux-bench chat: bad value for --%s: '%s'\n",
-                longs[i].name, optarg);
-        return 2;
-      }
+      if (set_value(o, c, optarg) < 0)
+        return app_bad_value(TOOL, longs[i].name, optarg);
     }
   }
-  const char *why = optind < argc ? "unexpected argument" : check(o);
-  if (why) {
-    fprintf(stderr, "iomux-bench chat: %s%s%s (--help for the options)\n",
-            why, optind < argc ? ": " : "", optind < argc ? argv[optind] : "");
+  if (app_no_operands(TOOL, argc, argv))
     return 2;
-  }
+  const char *why = check(o);
+  if (why)
+    return app_usage_error(TOOL, "%s", why);
+  if (check_pids(o))
+    return 2;
   if (o->spawn) {
     o->host = "127.0.0.1";
     if (!o->ngircd)

@@ -4,10 +4,14 @@
 #include "bench_addr.h"
 #include "load.h"
 
+#include "common/cli.h"
 #include "common/parse.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 
+#define TOOL "iomux-bench load" /* how its messages start */
 #define MAX_CONNS 1000000
 #define MAX_SIZE (1 << 20)
 #define MAX_SECONDS 86400.0 /* --duration, --warmup: a day at most */
@@ -19,6 +23,7 @@ static void usage(FILE *to) {
       "         [--pipeline K] [--duration S] [--warmup S] [--upper]\n"
       "         [--server-pid PID] [--json | --csv] [--allow-remote] "
       "[--procs N]\n"
+      "       iomux-bench load --help | --version\n"
       "\n"
       "Closed-loop load on a TCP echo server: each connection keeps K\n"
       "messages of B bytes in flight and sends one more whenever one has\n"
@@ -41,7 +46,11 @@ static void usage(FILE *to) {
       "  --json, --csv     one JSON object, or a CSV header and row\n"
       "  --allow-remote    allow a non-loopback address\n"
       "  --procs N         split the connections over N processes (for\n"
-      "                    over ~10,000, or when one CPU is not enough)\n");
+      "                    over ~10,000, or when one CPU is not enough)\n"
+      "  --version         print the version\n"
+      "\n"
+      "Exit status 2: a usage error (a bad option or value, or no such\n"
+      "server process).\n");
 }
 
 /* One option with a value; returns -1 if the value is bad. */
@@ -68,11 +77,11 @@ static int check(load_opts *o) {
     why = "--procs must not exceed --conns";
   else if ((long)o->size * o->pipeline > MAX_IN_FLIGHT)
     why = "--size times --pipeline must stay within 64 MiB";
-  if (why) {
-    fprintf(stderr, "iomux-bench load: %s\n", why);
-    usage(stderr);
-    return 2;
-  }
+  if (why)
+    return app_usage_error(TOOL, "%s", why);
+  if (o->server_pid && kill(o->server_pid, 0) < 0 && errno == ESRCH)
+    return app_usage_error(TOOL, "--server-pid %d: no such process",
+                           o->server_pid);
   return bench_resolve("load", o->host, o->port, o->allow_remote, &o->addr,
                        &o->addrlen);
 }
@@ -93,30 +102,32 @@ int load_parse(int argc, char **argv, load_opts *o) {
       {"allow-remote", no_argument, 0, 'r'},
       {"procs", required_argument, 0, 'P'},
       {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
   *o = (load_opts){.host = "127.0.0.1", .conns = 100, .size = 64,
                    .pipeline = 1, .procs = 1, .duration = 5, .warmup = 1};
-  int c, i;
-  while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
+  int c, i = 0;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":", longs, &i)) != -1) {
     switch (c) {
     case 'u': o->upper = 1; break;
-    case 'j': o->format = BENCH_JSON; break;
-    case 'c': o->format = BENCH_CSV; break;
+    case 'j':
+    case 'c':
+      if (o->format && o->format != (c == 'j' ? BENCH_JSON : BENCH_CSV))
+        return app_usage_error(TOOL, "--json and --csv do not go together");
+      o->format = c == 'j' ? BENCH_JSON : BENCH_CSV;
+      break;
     case 'r': o->allow_remote = 1; break;
     case 'h': usage(stdout); return 0;
-    case '?': usage(stderr); return 2;
+    case 'V': return app_version("iomux-bench");
+    case ':':
+    case '?': return app_option_error(TOOL, c, argv);
     default:
-      if (set_value(o, c, optarg) < 0) {
-        fprintf(stderr, "iomux-bench load: bad value for --%s: '%s'\n",
-                longs[i].name, optarg);
-        return 2;
-      }
+      if (set_value(o, c, optarg) < 0)
+        return app_bad_value(TOOL, longs[i].name, optarg);
     }
   }
-  if (optind < argc) {
-    fprintf(stderr, "iomux-bench load: unexpected argument '%s'\n",
-            argv[optind]);
+  if (app_no_operands(TOOL, argc, argv))
     return 2;
-  }
   return check(o);
 }

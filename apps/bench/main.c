@@ -3,6 +3,8 @@
 #include "bench.h"
 #include "fetch.h"
 
+#include "common/cli.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -26,24 +28,24 @@ static const struct {
 
 static void usage(FILE *to) {
   fprintf(to, "usage: iomux-bench MODE [options]   (MODE --help for its "
-              "options)\n\nmodes:\n");
+              "options)\n"
+              "       iomux-bench --help | --version\n\nmodes:\n");
   for (size_t i = 0; i < NMODES; i++)
     fprintf(to, "  %-10s %s\n", modes[i].name, modes[i].what);
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return 2;
-  }
+  if (argc < 2)
+    return app_usage_error("iomux-bench", "a MODE is needed");
   if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     usage(stdout);
     return 0;
   }
+  if (!strcmp(argv[1], "--version"))
+    return app_version("iomux-bench");
   for (size_t i = 0; i < NMODES; i++)
     if (!strcmp(argv[1], modes[i].name))
       return modes[i].run(argc - 1, argv + 1);
-  fprintf(stderr, "iomux-bench: unknown mode '%s'\n", argv[1]);
-  usage(stderr);
-  return 2;
+  return app_usage_error("iomux-bench", "unknown %s '%s'",
+                         argv[1][0] == '-' ? "option" : "mode", argv[1]);
 }

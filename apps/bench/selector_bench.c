@@ -16,8 +16,10 @@
 #define _GNU_SOURCE
 #include "bench.h"
 
+#include "common/cli.h"
 #include "common/clock.h"
 #include "common/fdlimit.h"
+#include "common/parse.h"
 #include "iomux/error.h"
 #include "iomux/selector.h"
 
@@ -34,6 +36,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#define TOOL "iomux-bench selector" /* how its messages start */
 #define MAX_SIZES 16
 #define MAX_REPS 99
 #define REP_NS 20000000ull /* each repetition runs for at least 20 ms */
@@ -134,33 +137,35 @@ static int measure(iom_backend kind, int n, int reps, double *median) {
   return 0;
 }
 
+/* A comma list of idle fd counts, each 0-100000, at most MAX_SIZES. */
 static int parse_sizes(const char *arg, options *o) {
+  char buf[256];
   o->nsizes = 0;
-  for (const char *p = arg; *p;) {
-    char *end;
-    long v = strtol(p, &end, 10);
-    if (end == p || v < 0 || v > 100000 || o->nsizes == MAX_SIZES)
+  if (snprintf(buf, sizeof buf, "%s", arg) >= (int)sizeof buf)
+    return -1;
+  for (char *save = NULL, *p = strtok_r(buf, ",", &save); p;
+       p = strtok_r(NULL, ",", &save))
+    if (o->nsizes == MAX_SIZES ||
+        app_parse_int(p, 0, 100000, &o->sizes[o->nsizes++]) < 0)
       return -1;
-    o->sizes[o->nsizes++] = (int)v;
-    p = *end == ',' ? end + 1 : end;
-    if (*end && *end != ',')
-      return -1;
-  }
   return o->nsizes ? 0 : -1;
 }
 
 static void usage(FILE *to) {
   fprintf(to,
           "usage: iomux-bench selector [--sizes N,N,...] [--reps R] [--csv]\n"
+          "       iomux-bench selector --help | --version\n"
           "\n"
           "Registers N idle sockets and one pipe with each selector backend,\n"
           "makes the pipe readable and times the select call that finds it.\n"
           "Prints ns per wake-up, the median of R repetitions of >= 20 ms.\n"
           "\n"
-          "  --sizes LIST  idle fd counts (default 10,100,1000,10000)\n"
-          "  --reps R      repetitions per cell, odd, 1-%d (default 7)\n"
+          "  --sizes LIST  idle fd counts, 0-100000 (default "
+          "10,100,1000,10000)\n"
+          "  --reps R      repetitions per cell, 1-%d (default 7)\n"
           "  --csv         backend,idle_fds,ns_per_wakeup rows instead of a "
-          "table\n",
+          "table\n"
+          "  --version     print the version\n",
           MAX_REPS);
 }
 
@@ -169,24 +174,20 @@ static int parse(int argc, char **argv, options *o) {
                                         {"reps", required_argument, 0, 'r'},
                                         {"csv", no_argument, 0, 'c'},
                                         {"help", no_argument, 0, 'h'},
+                                        {"version", no_argument, 0, 'V'},
                                         {0, 0, 0, 0}};
   *o = (options){.sizes = {10, 100, 1000, 10000}, .nsizes = 4, .reps = 7};
   int c;
-  while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
     switch (c) {
     case 's':
-      if (parse_sizes(optarg, o) < 0) {
-        fprintf(stderr, "iomux-bench selector: bad --sizes '%s'\n", optarg);
-        return 2;
-      }
+      if (parse_sizes(optarg, o) < 0)
+        return app_bad_value(TOOL, "sizes", optarg);
       break;
     case 'r':
-      o->reps = atoi(optarg);
-      if (o->reps < 1 || o->reps > MAX_REPS) {
-        fprintf(stderr, "iomux-bench selector: --reps must be 1-%d\n",
-                MAX_REPS);
-        return 2;
-      }
+      if (app_parse_int(optarg, 1, MAX_REPS, &o->reps) < 0)
+        return app_bad_value(TOOL, "reps", optarg);
       break;
     case 'c':
       o->csv = 1;
@@ -194,12 +195,13 @@ static int parse(int argc, char **argv, options *o) {
     case 'h':
       usage(stdout);
       return 0;
+    case 'V':
+      return app_version("iomux-bench");
     default:
-      usage(stderr);
-      return 2;
+      return app_option_error(TOOL, c, argv);
     }
   }
-  return -1;
+  return app_no_operands(TOOL, argc, argv) ? 2 : -1;
 }
 
 /* Room for N idle fds, stdio and the pipe (select: below FD_SETSIZE). */

@@ -8,6 +8,9 @@
  */
 #include "chatd.h"
 
+#include "common/cli.h"
+#include "common/parse.h"
+#include "iomux/error.h"
 #include "iomux/stream.h"
 
 #include <errno.h>
@@ -128,6 +131,7 @@ static void usage(FILE *to) {
       "                   [--ping SECONDS] [--motd FILE] [--flood on|off]\n"
       "                   [--batch-ms MS]\n"
       "                   [--cluster redis://HOST:PORT[/DB] [--node-id ID]]\n"
+      "       iomux-chatd --help | --version\n"
       "\n"
       "A group chat server. --proto irc (the default) speaks the IRC client\n"
       "protocol (irssi, WeeChat, HexChat, ii, nc); --proto plain is the\n"
@@ -168,34 +172,20 @@ static void usage(FILE *to) {
       "  --node-id ID      this node's name in the network (default: the\n"
       "                    host name and the pid; [A-Za-z0-9._-], 48 at "
       "most)\n"
+      "  --version         print the version\n"
       "\n"
       "It prints \"iomux-chatd: listening on HOST:PORT\" once it listens.\n"
       "`quit` on stdin (a terminal in the foreground, or a pipe), SIGINT or\n"
       "SIGTERM: every client gets ERROR and up to a second to take its data;\n"
-      "exit status 0.\n");
-}
-
-static int parse_num(const char *s, long lo, long hi, int suffix, long *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (suffix && (*end == 'k' || *end == 'K'))
-    v *= 1024, end++;
-  else if (suffix && (*end == 'm' || *end == 'M'))
-    v *= 1024 * 1024, end++;
-  if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = v;
-  return 0;
+      "exit status 0. Exit status 2: a usage error.\n");
 }
 
 static int bad(const char *opt, const char *value) {
-  fprintf(stderr, "iomux-chatd: bad value for --%s: '%s' (try --help)\n",
-          opt, value);
-  return 2;
+  return app_bad_value("iomux-chatd", opt, value);
 }
 
 /* One option. Returns -1 to go on, else an exit status. */
-static int option(int c, const char *arg, chatd_opts *o,
+static int option(int c, const char *arg, char **argv, chatd_opts *o,
                   const chatd_proto **proto) {
   long v;
   switch (c) {
@@ -207,7 +197,7 @@ static int option(int c, const char *arg, chatd_opts *o,
     return -1;
   case 'M': o->motd = arg; return -1;
   case 'p':
-    if (parse_num(arg, 0, 65535, 0, &v) < 0)
+    if (app_parse_long(arg, 0, 65535, &v) < 0)
       return bad("port", arg);
     o->port = (int)v;
     return -1;
@@ -217,17 +207,17 @@ static int option(int c, const char *arg, chatd_opts *o,
     *proto = arg[0] == 'i' ? &chatd_irc : &chatd_plain;
     return -1;
   case 'c':
-    if (parse_num(arg, 1, 1000000, 0, &v) < 0)
+    if (app_parse_long(arg, 1, 1000000, &v) < 0)
       return bad("max-clients", arg);
     o->max_clients = (int)v;
     return -1;
   case 'q':
-    if (parse_num(arg, 1024, 1L << 30, 1, &v) < 0)
+    if (app_parse_bytes(arg, 1024, 1L << 30, &v) < 0)
       return bad("sendq", arg);
     o->sendq = (size_t)v;
     return -1;
   case 'i':
-    if (parse_num(arg, 1, 86400, 0, &v) < 0)
+    if (app_parse_long(arg, 1, 86400, &v) < 0)
       return bad("ping", arg);
     o->ping = (int)v;
     return -1;
@@ -237,7 +227,7 @@ static int option(int c, const char *arg, chatd_opts *o,
     o->flood = arg[1] == 'n';
     return -1;
   case 'b':
-    if (parse_num(arg, 0, 1000, 0, &v) < 0)
+    if (app_parse_long(arg, 0, 1000, &v) < 0)
       return bad("batch-ms", arg);
     o->batch_ms = (unsigned)v;
     return -1;
@@ -246,13 +236,13 @@ static int option(int c, const char *arg, chatd_opts *o,
     o->cluster = arg;
     return -1;
 #else
-    fprintf(stderr, "iomux-chatd: --cluster: this iomux-chatd was built "
-                    "without hiredis (no cluster support)\n");
-    return 2;
+    return app_usage_error("iomux-chatd", "--cluster: this iomux-chatd was "
+                           "built without hiredis (no cluster support)");
 #endif
   case 'N': o->node_id = arg; return -1;
   case 'h': usage(stdout); return 0;
-  default: return 2; /* parse() has said what was wrong */
+  case 'V': return app_version("iomux-chatd");
+  default: return app_option_error("iomux-chatd", c, argv); /* ':', '?' */
   }
 }
 
@@ -272,6 +262,7 @@ static int parse(int argc, char **argv, chatd_opts *o,
       {"cluster", required_argument, 0, 'C'},
       {"node-id", required_argument, 0, 'N'},
       {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
   *o = (chatd_opts){.host = "127.0.0.1", .port = -1, .name = "chat.iomux",
                     .max_clients = 10000, .sendq = 65536, .ping = 120,
@@ -280,35 +271,24 @@ static int parse(int argc, char **argv, chatd_opts *o,
   int c;
   opterr = 0; /* our own one-line messages */
   while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
-    if (c == ':' || c == '?')
-      fprintf(stderr, "iomux-chatd: %s '%s' (try --help)\n",
-              c == ':' ? "missing value for" : "unknown option",
-              argv[optind - 1]);
-    int rc = option(c, optarg, o, proto);
+    int rc = option(c, optarg, argv, o, proto);
     if (rc >= 0)
       return rc;
   }
-  if (optind < argc) {
-    fprintf(stderr, "iomux-chatd: unexpected argument '%s' (try --help)\n",
-            argv[optind]);
+  if (app_no_operands("iomux-chatd", argc, argv))
     return 2;
-  }
   if (o->port < 0)
     o->port = (*proto)->default_port;
-  if ((o->cluster || o->node_id) && *proto != &chatd_irc) {
-    fprintf(stderr, "iomux-chatd: --cluster and --node-id are for --proto "
-                    "irc (try --help)\n");
-    return 2;
-  }
+  if ((o->cluster || o->node_id) && *proto != &chatd_irc)
+    return app_usage_error("iomux-chatd",
+                           "--cluster and --node-id are for --proto irc");
   return -1;
 }
 
 /* ---- the run -------------------------------------------------------------- */
 
-/* The C library's words for errno (iom_strerror speaks of the library's
- * own objects: ENOENT is "not registered" there, a missing file here). */
 static int fail(const char *what, int err) {
-  fprintf(stderr, "iomux-chatd: %s: %s\n", what, strerror(-err));
+  fprintf(stderr, "iomux-chatd: %s: %s\n", what, iom_strerror(err));
   return 1;
 }
 

@@ -15,6 +15,11 @@ int app_parse_long(const char *s, long lo, long hi, long *out);
  * Any thread. */
 int app_parse_int(const char *s, int lo, int hi, int *out);
 
+/* A size in bytes: a whole number, optionally followed by k or m (KiB,
+ * MiB; either case), in [lo, hi] once multiplied. Returns 0 and sets *out,
+ * or -1. Any thread. */
+int app_parse_bytes(const char *s, long lo, long hi, long *out);
+
 /* A number in strtod() syntax ("2", "0.5", "1e3") in [lo, hi]; NaN is
  * refused. Returns 0 and sets *out, or -1. Any thread. */
 int app_parse_double(const char *s, double lo, double hi, double *out);

@@ -14,6 +14,7 @@ typedef struct echo_opts {
   int upper;     /* --upper: ASCII-uppercase what is echoed */
   int max_conns; /* --max-conns: the most connections served at once */
   int threads;   /* --threads: workers (pool), loops (reactor), rings (uring) */
+  int reuseport; /* --reuseport: SO_REUSEPORT on the listening socket */
 } echo_opts;
 
 /* Output a multiplexing model may hold for one client before it stops
@@ -28,6 +29,9 @@ typedef struct echo_model {
   int (*run)(const echo_opts *opts, int listen_fd);
   const char *waits;  /* phase 1: how it waits for data */
   const char *copies; /* phase 2: how the data is copied */
+  /* With --threads N > 1, run() opens N - 1 more listening sockets on the
+   * port (SO_REUSEPORT), so main.c sets SO_REUSEPORT on the first too. */
+  int reuseport;
 } echo_model;
 
 /* --upper in place; `on` says whether to do anything. */

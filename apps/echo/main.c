@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "echo.h"
 
+#include "common/cli.h"
 #include "common/parse.h"
 #include "iomux/error.h"
 
@@ -119,11 +120,15 @@ int echo_accept(int listen_fd, const char *who) {
   }
 }
 
-/* A bound, listening, blocking socket, SO_REUSEADDR and SO_REUSEPORT (so the
- * multi-loop models can open more on the same port). */
-static int open_listener(const echo_opts *o) {
-  char service[8];
+/* A bound, listening, blocking socket with SO_REUSEADDR, and SO_REUSEPORT
+ * only when asked: with it, a second server on a port in use would start
+ * and silently take half the clients; without it, it fails here. */
+static int open_listener(const echo_opts *o, int reuseport) {
+  char service[8], where[300];
   snprintf(service, sizeof service, "%d", o->port);
+  int v6 = strchr(o->host, ':') != NULL;
+  snprintf(where, sizeof where, "listen on %s%s%s:%d", v6 ? "[" : "", o->host,
+           v6 ? "]" : "", o->port);
   struct addrinfo hints = {.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM},
                   *ai;
   int rc = getaddrinfo(o->host, service, &hints, &ai);
@@ -133,11 +138,13 @@ static int open_listener(const echo_opts *o) {
   }
   int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
   if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) ||
+      (reuseport &&
+       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one)) ||
       bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
-    echo_fail("listen", -errno);
-    freeaddrinfo(ai);
-    return -1;
+    echo_fail(where, -errno);
+    if (fd >= 0)
+      close(fd);
+    fd = -1;
   }
   freeaddrinfo(ai);
   return fd;
@@ -166,34 +173,48 @@ static void list_models(FILE *to, int verbose) {
 static void usage(FILE *to) {
   fprintf(to,
           "usage: iomux-echo --model M [--host H] [--port P] [--upper]\n"
-          "                  [--max-conns N] [--threads N]\n"
+          "                  [--max-conns N] [--threads N] [--reuseport]\n"
+          "       iomux-echo --model list | --help | --version\n"
           "\n"
           "Echoes every byte each client sends, in order, under one I/O "
           "model.\n"
+          "Once it listens it prints the port on stdout, one line.\n"
           "\n"
           "  --model M      the I/O model (below); --model list prints the "
           "names\n"
           "  --host H       address to listen on (default 127.0.0.1)\n"
-          "  --port P       port (default 7000; 0 picks one and prints it)\n"
+          "  --port P       port (default 7000; 0 picks a free one)\n"
           "  --upper        ASCII-uppercase what is echoed\n"
           "  --max-conns N  connections served at once (default 10000)\n"
           "  --threads N    workers (pool), loops (reactor), rings (uring); "
           "default 4 for pool, 1 otherwise\n"
-          "\nSIGINT or SIGTERM ends it, with exit status 0.\n\nmodels:\n");
+          "  --reuseport    share the port with other sockets (SO_REUSEPORT);\n"
+          "                 set by itself for reactor and uring with "
+          "--threads > 1,\n"
+          "                 which listen once per thread. Without it a port "
+          "in use\n"
+          "                 is an error\n"
+          "  --version      print the version\n"
+          "\nSIGINT or SIGTERM ends it, with exit status 0. Exit status 2: a "
+          "usage error.\n\nmodels:\n");
   list_models(to, 1);
 }
 
 /* Returns -1 to go on, else an exit status. */
 static int parse(int argc, char **argv, echo_opts *o, const char **model) {
+  enum { OPT_REUSEPORT = 256, OPT_VERSION };
   static const struct option longs[] = {
       {"model", required_argument, 0, 'm'}, {"host", required_argument, 0, 'H'},
       {"port", required_argument, 0, 'p'},  {"upper", no_argument, 0, 'u'},
       {"max-conns", required_argument, 0, 'c'},
-      {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+      {"threads", required_argument, 0, 't'},
+      {"reuseport", no_argument, 0, OPT_REUSEPORT},
+      {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION},
       {0, 0, 0, 0}};
   *o = (echo_opts){.host = "127.0.0.1", .port = 7000, .max_conns = 10000};
-  int c;
-  while ((c = getopt_long(argc, argv, "m:H:p:uc:t:h", longs, NULL)) != -1) {
+  int c, i = 0;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":m:H:p:uc:t:h", longs, &i)) != -1) {
     int bad = 0;
     switch (c) {
     case 'm': *model = optarg; break;
@@ -202,21 +223,21 @@ static int parse(int argc, char **argv, echo_opts *o, const char **model) {
     case 'u': o->upper = 1; break;
     case 'c': bad = app_parse_int(optarg, 1, 1000000, &o->max_conns); break;
     case 't': bad = app_parse_int(optarg, 1, 1024, &o->threads); break;
+    case OPT_REUSEPORT: o->reuseport = 1; break;
     case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
+    case OPT_VERSION: return app_version("iomux-echo");
+    default: return app_option_error("iomux-echo", c, argv);
     }
-    if (bad) {
-      fprintf(stderr, "iomux-echo: bad value for --%s: '%s'\n",
-              c == 'p' ? "port" : c == 'c' ? "max-conns" : "threads", optarg);
-      return 2;
-    }
+    if (bad)
+      return app_bad_value("iomux-echo",
+                           c == 'p' ? "port" : c == 'c' ? "max-conns"
+                                                        : "threads",
+                           optarg);
   }
-  if (optind < argc || !*model) {
-    fprintf(stderr, "iomux-echo: %s\n",
-            optind < argc ? "unexpected argument" : "--model is required");
-    usage(stderr);
+  if (app_no_operands("iomux-echo", argc, argv))
     return 2;
-  }
+  if (!*model)
+    return app_usage_error("iomux-echo", "--model is required");
   return -1;
 }
 
@@ -232,11 +253,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   const echo_model *m = find_model(name);
-  if (!m) {
-    fprintf(stderr, "iomux-echo: unknown model '%s' (--model list)\n", name);
-    return 2;
-  }
-  int fd = open_listener(&o);
+  if (!m)
+    return app_usage_error("iomux-echo", "unknown model '%s' (--model list "
+                           "names them)", name);
+  int fd = open_listener(&o, o.reuseport || (m->reuseport && o.threads > 1));
   if (fd < 0)
     return 1;
   /* Catch stop requests before saying where we listen: a script that reads
@@ -245,9 +265,7 @@ int main(int argc, char **argv) {
   int err = echo_catch_stop();
   if (err < 0)
     return echo_fail("signals", err);
-  if (o.port == 0) {
-    printf("%d\n", bound_port(fd));
-    fflush(stdout);
-  }
+  printf("%d\n", bound_port(fd));
+  fflush(stdout);
   return m->run(&o, fd);
 }

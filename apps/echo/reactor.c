@@ -167,5 +167,6 @@ static const echo_model model = {
     .run = run,
     .waits = "the iomux loop (epoll by default) for all sockets, callbacks",
     .copies = "blocked in recv/send inside the callbacks; queued on EAGAIN",
+    .reuseport = 1,
 };
 ECHO_REGISTER(model)

@@ -414,5 +414,6 @@ static const echo_model model = {
     .run = run,
     .waits = "io_uring: one io_uring_enter submits every job and waits",
     .copies = "done by the kernel: multishot recv into provided buffers",
+    .reuseport = 1,
 };
 ECHO_REGISTER(model)

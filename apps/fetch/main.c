@@ -46,6 +46,7 @@
 #define _GNU_SOURCE
 #include "fetch.h"
 
+#include "common/cli.h"
 #include "common/fdlimit.h"
 #include "common/parse.h"
 #include "iomux/error.h"
@@ -57,6 +58,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define TOOL "iomux-fetch" /* how its messages start */
 
 static void usage(FILE *to) {
   fputs(
@@ -83,6 +86,7 @@ static void usage(FILE *to) {
       "                          bytes, time, error\n"
       "  -s, --silent            no error lines, no summary\n"
       "  -h, --help              this text\n"
+      "      --version           print the version\n"
       "\n"
       "Without -o or -O, one URL's body goes to stdout (with --json, nowhere).\n"
       "A file appears only when its download succeeded: it is written under a\n"
@@ -90,13 +94,6 @@ static void usage(FILE *to) {
       "Exit status: 0 when every download succeeded, 1 when any failed, 2 for\n"
       "a usage error.\n",
       to);
-}
-
-static int bad_usage(const char *fmt, const char *arg) {
-  fprintf(stderr, "iomux-fetch: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "; try --help\n");
-  return 2;
 }
 
 static int add_url(fetch_opts *o, const char *url) {
@@ -150,7 +147,13 @@ static int add_header(fetch_opts *o, const char *arg) {
   return 0;
 }
 
-enum { OPT_CONNECT_TIMEOUT = 256, OPT_CACERT, OPT_JSON, OPT_DISCARD };
+enum {
+  OPT_CONNECT_TIMEOUT = 256,
+  OPT_CACERT,
+  OPT_JSON,
+  OPT_DISCARD,
+  OPT_VERSION
+};
 
 /* Returns 0, or an exit status (2: usage; 0 after --help). */
 static int parse_args(int argc, char **argv, fetch_opts *o, int *done) {
@@ -170,6 +173,7 @@ static int parse_args(int argc, char **argv, fetch_opts *o, int *done) {
       {"json", no_argument, NULL, OPT_JSON},
       {"silent", no_argument, NULL, 's'},
       {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0},
   };
   int c, err;
@@ -185,7 +189,7 @@ static int parse_args(int argc, char **argv, fetch_opts *o, int *done) {
       break;
     case 'j':
       if (app_parse_int(optarg, 1, 100000, &o->jobs))
-        return bad_usage("bad -j '%s' (1 to 100000)", optarg);
+        return app_usage_error(TOOL, "bad -j '%s' (1 to 100000)", optarg);
       break;
     case 'o':
       o->dir = optarg;
@@ -204,15 +208,16 @@ static int parse_args(int argc, char **argv, fetch_opts *o, int *done) {
       break;
     case 'H':
       if (add_header(o, optarg))
-        return bad_usage("bad header '%s' (want 'Name: value')", optarg);
+        return app_usage_error(TOOL, "bad header '%s' (want 'Name: value')",
+                               optarg);
       break;
     case 'm':
       if (app_parse_double(optarg, 0.001, 1e6, &o->max_time))
-        return bad_usage("bad --max-time '%s'", optarg);
+        return app_usage_error(TOOL, "bad --max-time '%s'", optarg);
       break;
     case OPT_CONNECT_TIMEOUT:
       if (app_parse_double(optarg, 0.001, 1e6, &o->connect_timeout))
-        return bad_usage("bad --connect-timeout '%s'", optarg);
+        return app_usage_error(TOOL, "bad --connect-timeout '%s'", optarg);
       break;
     case OPT_CACERT:
       o->cacert = optarg;
@@ -230,24 +235,26 @@ static int parse_args(int argc, char **argv, fetch_opts *o, int *done) {
       usage(stdout);
       *done = 1;
       return 0;
-    case ':':
-      return bad_usage("option '%s' needs a value", argv[optind - 1]);
+    case OPT_VERSION:
+      *done = 1;
+      return app_version(TOOL);
     default:
-      return bad_usage("unknown option '%s'", argv[optind - 1]);
+      return app_option_error(TOOL, c, argv);
     }
   }
   for (int i = optind; i < argc; i++)
     if (add_url(o, argv[i]) < 0)
-      return bad_usage("%s", "out of memory");
+      return app_usage_error(TOOL, "out of memory");
   if (o->nurls == 0)
-    return bad_usage("%s", "no URL given");
+    return app_usage_error(TOOL, "no URL given");
   if (o->dir && o->out)
-    return bad_usage("%s", "-o and -O do not go together");
+    return app_usage_error(TOOL, "-o and -O do not go together");
   if (o->out && o->nurls > 1)
-    return bad_usage("%s", "-O takes one URL (use -o DIR for several)");
+    return app_usage_error(TOOL,
+                           "-O takes one URL (use -o DIR for several)");
   if (!o->dir && !o->out && !o->discard && !o->json && !o->head &&
       o->nurls > 1)
-    return bad_usage("%s", "several URLs need -o DIR (or --discard)");
+    return app_usage_error(TOOL, "several URLs need -o DIR (or --discard)");
   if (o->dir && access(o->dir, W_OK) < 0) {
     fprintf(stderr, "iomux-fetch: %s: %s\n", o->dir, strerror(errno));
     return 2;

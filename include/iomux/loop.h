@@ -14,6 +14,8 @@
  * callback is running and ones already found ready in the same iteration:
  * a stopped or freed handle gets no further callback, ever, and an fd
  * reused by a new watcher never receives an event meant for the old one.
+ * iom_loop_walk() visits every handle that exists (to close them all at
+ * shutdown, say).
  *
  * Threads: everything here is for the loop's thread only, except
  * iom_async_send(), which any thread (or a signal handler) may call. To stop
@@ -195,6 +197,39 @@ void iom_async_send(iom_async *async);
 
 /* Free (loop thread). No other thread may be sending on it any more. */
 void iom_async_free(iom_async *async);
+
+/* ---- walking the handles -------------------------------------------------- */
+
+/* What iom_loop_walk() hands its callback. The last two are stream.h's. */
+typedef enum iom_handle_type {
+  IOM_HANDLE_IO = 1,   /* iom_io */
+  IOM_HANDLE_TIMER,    /* iom_timer */
+  IOM_HANDLE_SIGNAL,   /* iom_signal */
+  IOM_HANDLE_ASYNC,    /* iom_async */
+  IOM_HANDLE_STREAM,   /* iom_stream */
+  IOM_HANDLE_LISTENER, /* iom_listener */
+} iom_handle_type;
+
+/* `handle` is an object of the type `type` names. */
+typedef void (*iom_walk_cb)(void *handle, iom_handle_type type, void *data);
+
+/* Call cb once for each handle made on this loop by the application and not
+ * yet freed (libuv's uv_walk), started or not: io watchers, timers, signal
+ * watchers, asyncs, listeners until iom_listener_free, and streams until
+ * their on_close has run (one already closing too: closing it again does
+ * nothing). Not visited: what the library makes for its own use (a
+ * stream's watcher, a listener's retry timer, an HTTP request's timer, the
+ * pool's wake-up), nor proactors, pools and HTTP clients, which have their
+ * own free. So at shutdown a callback can close every stream and listener
+ * and free every timer without the app keeping a list. It may close or free
+ * any handle, the one it is given included: one freed before its turn is
+ * not visited, nor one made during the walk. No order is promised.
+ * Returns 0, or -EBUSY when called from a walk's callback. */
+int iom_loop_walk(iom_loop *loop, iom_walk_cb cb, void *data);
+
+/* "io", "timer", "signal", "async", "stream", "listener"; "unknown" for
+ * anything else. Static string. */
+const char *iom_handle_type_name(iom_handle_type type);
 
 #ifdef __cplusplus
 }

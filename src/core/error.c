@@ -1,7 +1,9 @@
 /* Error names and messages: one table gives both iom_err_name() and
- * iom_strerror(), so a new code is added in one place. The messages are
- * worded for what iomux means by each code where it has a meaning of its own
- * (EEXIST: an fd registered twice), the system's meaning elsewhere. */
+ * iom_strerror(), so a new code is added in one place. A message must be
+ * true wherever the code comes from: the library's own uses (EEXIST: an fd
+ * registered twice; ENOENT: an fd not registered, an op not in flight, a CA
+ * file that cannot be read) and the system's errors it passes on (ENOENT
+ * from open() or a Unix socket's path). */
 #define _GNU_SOURCE /* strerrordesc_np, strerrorname_np */
 #include "iomux/error.h"
 
@@ -21,7 +23,7 @@
 
 #define IOM_ERRNO_MAP(X)                                                      \
   X(EPERM, "operation not permitted")                                       \
-  X(ENOENT, "not registered (no such entry)")                               \
+  X(ENOENT, "not found (no such entry or file)")                            \
   X(EINTR, "interrupted by a signal")                                       \
   X(EIO, "input/output error")                                              \
   X(EBADF, "bad file descriptor")                                           \

@@ -133,8 +133,10 @@ static int connect_next(http_conn *k) {
                                   (struct sockaddr *)&h->addrs[k->addr],
                                   h->addrlens[k->addr], timeout, &conn_cbs, k,
                                   &k->stream);
-    if (err == 0)
+    if (err == 0) {
+      iom__stream_hide(k->stream); /* the client's: not the app's to close */
       return 0;
+    }
   }
   k->stream = NULL;
   iom_http_req *r = detach(k);
@@ -232,10 +234,12 @@ static void on_idle_timeout(iom_timer *t, void *data) {
 
 static void go_idle(http_conn *k) {
   iom_http_client *c = k->client;
-  if (!k->idle_timer &&
-      iom_timer_new(c->loop, on_idle_timeout, k, &k->idle_timer) < 0) {
-    conn_close(k);
-    return;
+  if (!k->idle_timer) {
+    if (iom_timer_new(c->loop, on_idle_timeout, k, &k->idle_timer) < 0) {
+      conn_close(k);
+      return;
+    }
+    iom__timer_hide(k->idle_timer);
   }
   iom__list_push_back(&k->host->idle, &k->link);
   c->idle++;

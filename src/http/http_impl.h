@@ -17,6 +17,7 @@
 
 #include "../core/list.h"
 #include "../loop/loop_internal.h"
+#include "../stream/stream_internal.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -112,6 +112,7 @@ static int req_fill(iom_http_req *r, const iom_http_request_opts *o) {
     err = iom_timer_new(r->client->loop, on_timeout, r, &r->timer);
     if (err < 0)
       return err;
+    iom__timer_hide(r->timer);
     iom_timer_start(r->timer, (uint64_t)o->timeout_ms, 0);
   }
   return 0;

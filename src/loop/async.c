@@ -116,6 +116,7 @@ int iom_async_new(iom_loop *loop, iom_async_cb cb, void *data,
   a->data = data;
   a->link = (iom__list){0};
   iom__list_push_back(&loop->asyncs, &a->link);
+  iom__loop_walk_add(loop, &a->walk, IOM_HANDLE_ASYNC, a);
   loop->handles++;
   loop->active++;
   *out = a;
@@ -132,6 +133,7 @@ void iom_async_free(iom_async *a) {
   if (!a)
     return;
   iom__list_remove(&a->link);
+  iom__loop_walk_remove(&a->walk);
   a->loop->handles--;
   a->loop->active--;
   iom__free(a);

@@ -59,6 +59,7 @@ int iom_io_new(iom_loop *loop, int fd, iom_io_cb cb, void *data,
   if (!io)
     return -ENOMEM;
   iom__io_init(loop, io, fd, cb, data);
+  iom__loop_walk_add(loop, &io->walk, IOM_HANDLE_IO, io);
   loop->handles++;
   *out = io;
   return 0;
@@ -68,6 +69,7 @@ void iom_io_free(iom_io *io) {
   if (!io)
     return;
   iom__io_fini(io);
+  iom__loop_walk_remove(&io->walk);
   io->loop->handles--;
   iom__free(io);
 }

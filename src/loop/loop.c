@@ -35,6 +35,7 @@ int iom_loop_new(iom_backend backend, iom_loop **out) {
   iom__list_init(&loop->changes);
   iom__list_init(&loop->asyncs);
   iom__list_init(&loop->signals);
+  iom__list_init(&loop->walk);
   err = iom__wake_open(loop);
   if (err < 0)
     goto free_selector;

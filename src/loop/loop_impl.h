@@ -23,6 +23,7 @@ struct iom_io {
   int pending;      /* index in loop->pending during dispatch, else -1 */
   int keeps_alive;  /* counts as active when started (not the wake fd) */
   iom__list change; /* in loop->changes while events != kevents */
+  iom__walk_node walk;
   iom_io_cb cb;
   void *data;
 };
@@ -33,6 +34,7 @@ struct iom_timer {
   uint64_t repeat;    /* ns, 0 for one-shot */
   uint64_t seq;       /* start order: the tie-break for equal deadlines */
   int heap_index;     /* -1 when stopped */
+  iom__walk_node walk;
   iom_timer_cb cb;
   void *data;
 };
@@ -43,6 +45,7 @@ struct iom_signal {
   atomic_int caught;             /* set by the handler, taken by dispatch */
   iom_signal *next_global;       /* the process-wide list for signo */
   iom__list link;                /* in loop->signals while started */
+  iom__walk_node walk;
   iom_signal_cb cb;
   void *data;
 };
@@ -51,6 +54,7 @@ struct iom_async {
   iom_loop *loop;
   atomic_int pending;
   iom__list link; /* in loop->asyncs */
+  iom__walk_node walk;
   iom_async_cb cb;
   void *data;
 };
@@ -86,6 +90,9 @@ struct iom_loop {
   int ndeferred;
 
   iom__list changes;    /* io watchers whose interest the kernel lacks */
+
+  iom__list walk;       /* iom__walk_node: the handles iom_loop_walk visits */
+  int walking;          /* iom_loop_walk is running */
 
   /* Wake-ups from other threads and from signal handlers. */
   int wake_fd, wake_wfd; /* eventfd (both the same) or a pipe */

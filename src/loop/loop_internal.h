@@ -15,6 +15,28 @@
 void iom__loop_handle_add(iom_loop *loop);
 void iom__loop_handle_del(iom_loop *loop);
 
+/* A handle's place in the loop's walk (iom_loop_walk), embedded in it:
+ * linked while the app may be handed the handle. */
+typedef struct iom__walk_node {
+  iom__list link;
+  iom_handle_type type;
+  void *handle;
+} iom__walk_node;
+
+/* Put a handle of a layer above (a stream, a listener) in the walk, and take
+ * it out once the app may no longer use it; removing an unlinked node does
+ * nothing. Loop thread only. */
+void iom__loop_walk_add(iom_loop *loop, iom__walk_node *node,
+                        iom_handle_type type, void *handle);
+void iom__loop_walk_remove(iom__walk_node *node);
+
+/* Keep a handle a layer made for its own use (a stream's io watcher, a
+ * request's timer) out of the walk, so the app is never handed it to free.
+ * Call right after making it. Loop thread only. */
+void iom__io_hide(iom_io *io);
+void iom__timer_hide(iom_timer *timer);
+void iom__async_hide(iom_async *async);
+
 /* An io watcher that does not keep iom_loop_run(DEFAULT) going by itself
  * (libuv's unref): the proactor's fd watchers, whose ops hold the loop. Call
  * before starting it. */

@@ -91,6 +91,7 @@ int iom_signal_new(iom_loop *loop, iom_signal_cb cb, void *data,
   w->loop = loop;
   w->cb = cb;
   w->data = data;
+  iom__loop_walk_add(loop, &w->walk, IOM_HANDLE_SIGNAL, w);
   loop->handles++;
   *out = w;
   return 0;
@@ -126,6 +127,7 @@ void iom_signal_free(iom_signal *w) {
   if (!w)
     return;
   iom_signal_stop(w);
+  iom__loop_walk_remove(&w->walk);
   w->loop->handles--;
   iom__free(w);
 }

@@ -76,6 +76,7 @@ int iom_timer_new(iom_loop *loop, iom_timer_cb cb, void *data,
   if (!t)
     return -ENOMEM;
   *t = (iom_timer){.loop = loop, .heap_index = -1, .cb = cb, .data = data};
+  iom__loop_walk_add(loop, &t->walk, IOM_HANDLE_TIMER, t);
   loop->ntimers++;
   loop->handles++;
   *out = t;
@@ -86,6 +87,7 @@ void iom_timer_free(iom_timer *t) {
   if (!t)
     return;
   iom_timer_stop(t);
+  iom__loop_walk_remove(&t->walk);
   t->loop->ntimers--;
   t->loop->handles--;
   iom__free(t);

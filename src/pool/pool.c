@@ -194,6 +194,7 @@ static int pool_start(iom__pool *p) {
     goto free_threads;
   /* Uncount the async: only requests in flight keep the loop alive. */
   iom__loop_release(p->loop);
+  iom__async_hide(p->async);
   p->nstarted = spawn_workers(p, n);
   if (p->nstarted > 0)
     return 0;

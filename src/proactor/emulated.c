@@ -76,6 +76,7 @@ static efd *efd_get(iom_proactor *p, int fd) {
     return NULL;
   }
   iom__io_weak(e->io); /* the ops hold the loop */
+  iom__io_hide(e->io);
   iom__list_init(&e->readers);
   iom__list_init(&e->writers);
   e->p = p;
@@ -271,6 +272,7 @@ static void start_timeout(iom_proactor *p, iom_op *op) {
     iom__complete_later(p, op, -ENOMEM);
     return;
   }
+  iom__timer_hide(t);
   op->priv.aux = t;
   iom_timer_start(t, op->timeout_ms, 0);
 }

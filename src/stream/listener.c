@@ -40,6 +40,7 @@ struct iom_listener {
   int fd;
   iom_timer *retry;
   iom__defer finish; /* frees the listener on a later turn */
+  iom__walk_node walk; /* in the loop's walk until freed by the app */
   iom_accept_cb cb;
   void *data;
   int port;
@@ -189,6 +190,9 @@ static int make_listener(iom_loop *loop, int fd, const iom_listen_opts *o,
   l->batch = o && o->accept_batch > 0 ? o->accept_batch : DEFAULT_BATCH;
   l->backoff_ms = BACKOFF_MIN_MS;
   iom__loop_handle_add(loop);
+  iom__loop_walk_add(loop, &l->walk, IOM_HANDLE_LISTENER, l);
+  iom__io_hide(l->io); /* the listener's own: the walk shows the listener */
+  iom__timer_hide(l->retry);
   *out = l;
   return 0;
 
@@ -233,6 +237,7 @@ void iom_listener_free(iom_listener *l) {
   if (!l || l->over)
     return;
   l->over = 1;
+  iom__loop_walk_remove(&l->walk);
   iom_io_free(l->io);
   iom_timer_free(l->retry);
   close(l->fd);

@@ -123,6 +123,10 @@ int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
   s->connecting = connecting != 0;
   s->reading = !connecting && s->cbs->on_read;
   iom__loop_handle_add(loop);
+  iom__loop_walk_add(loop, &s->walk, IOM_HANDLE_STREAM, s);
+  iom__io_hide(s->io); /* the stream's own: the walk shows the stream */
+  if (s->connect_timer)
+    iom__timer_hide(s->connect_timer);
   if (s->connect_timer)
     iom_timer_start(s->connect_timer, (uint64_t)timeout_ms, 0);
   *out = s;
@@ -190,6 +194,7 @@ static void finish(void *arg) {
     c = next;
   }
   iom_timer_free(s->connect_timer);
+  iom__loop_walk_remove(&s->walk);
   if (s->cbs->on_close)
     s->cbs->on_close(s, s->err, s->data);
   iom_io_free(s->io);
@@ -485,6 +490,8 @@ void iom_stream_close(iom_stream *s) {
 }
 
 void iom_stream_abort(iom_stream *s) { iom__stream_fail(s, 0); }
+
+void iom__stream_hide(iom_stream *s) { iom__loop_walk_remove(&s->walk); }
 
 int iom_stream_fd(const iom_stream *s) { return s->fd; }
 

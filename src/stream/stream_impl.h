@@ -5,6 +5,7 @@
 #include "iomux/stream.h"
 
 #include "../loop/loop_internal.h"
+#include "stream_internal.h"
 
 #include <stddef.h>
 
@@ -30,6 +31,7 @@ struct iom_stream {
   size_t high, low;
   iom_timer *connect_timer;
   iom__defer finish; /* runs on_close on a later turn */
+  iom__walk_node walk; /* in the loop's walk until finish */
   int err;
   unsigned reading : 1;    /* the app wants on_read */
   unsigned connecting : 1;

@@ -3,7 +3,8 @@
 # with good downloads among them (-o DIR, --json). Checks: each URL's error,
 # the good files byte for byte, no partial or temporary file left, the
 # timeouts on time (not early, not much late), exit status 1; then usage:
-# a bad option is one line + "try --help" and exit 2, --help exit 0.
+# a bad option is one line + "try 'iomux-fetch --help'" and exit 2, --help
+# exit 0.
 #   fetch_bad_test.sh IOMUX_FETCH FETCH_SERVER
 set -eu
 fetch=$1
@@ -109,7 +110,8 @@ set +e
 "$fetch" --bogus "$u/" 2>"$tmp/usage"; rc=$?
 set -e
 [ $rc -eq 2 ] || fail "bad option: exit $rc, want 2"
-[ "$(wc -l <"$tmp/usage")" -eq 1 ] && grep -q "try --help" "$tmp/usage" ||
+[ "$(wc -l <"$tmp/usage")" -eq 1 ] &&
+  grep -q "try 'iomux-fetch --help'" "$tmp/usage" ||
   fail "bad option message: $(cat "$tmp/usage")"
 "$fetch" --help | grep -q -- "--max-time" || fail "--help"
 echo "fetch.bad: ok"

@@ -51,7 +51,9 @@
  */
 #define _GNU_SOURCE
 #include "chat.h"
+#include "common/cli.h"
 #include "common/clock.h"
+#include "common/parse.h"
 
 #include "iomux/error.h"
 #include "iomux/selector.h"
@@ -345,57 +347,54 @@ static int dial(const char *host, const char *port) {
   return fd;
 }
 
-static const char usage_line[] =
-    "usage: iomux-chat [--plain] HOST PORT NICK [#channel]";
-
 static void usage(FILE *to) {
-  fprintf(to, "%s\n\n"
+  fprintf(to,
+      "usage: iomux-chat [--plain] HOST PORT NICK [#channel]\n"
+      "       iomux-chat --help | --version\n\n"
       "A terminal IRC client: lines you type go to the current channel;\n"
       "/join #c, /part [#c], /msg NICK TEXT, /nick NEW, /me ACTION,\n"
       "/names [#c], /quote RAW, /quit [MESSAGE], /help. End of input (Ctrl-D)\n"
       "quits. --plain: send and show lines as they are (iomux-chatd --proto\n"
-      "plain, the classic group chat); NICK and #channel are then unused.\n",
-      usage_line);
-}
-
-static int bad_usage(const char *why) {
-  fprintf(stderr, "iomux-chat: %s (%s)\n", why, usage_line);
-  return 2;
+      "plain, the classic group chat); NICK and #channel are then unused.\n"
+      "Exit status 2: a usage error.\n");
 }
 
 /* Parse the command line into c; returns -1 to go on, else an exit code. */
 static int parse_args(int argc, char **argv, chat *c, const char **host,
                       const char **port) {
+  static const char tool[] = "iomux-chat";
   int i = 1;
   for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
       return 0;
+    } else if (!strcmp(argv[i], "--version")) {
+      return app_version(tool);
     } else if (!strcmp(argv[i], "--plain")) {
       c->plain = 1;
     } else if (!strcmp(argv[i], "--")) {
       i++;
       break;
     } else {
-      char why[128];
-      snprintf(why, sizeof why, "unknown option '%.64s'", argv[i]);
-      return bad_usage(why);
+      return app_usage_error(tool, "unknown option '%s'", argv[i]);
     }
   }
-  int left = argc - i;
-  if (left < 3 || left > 4)
-    return bad_usage(left < 3 ? "HOST, PORT and NICK are needed"
-                              : "too many arguments");
-  char *end;
-  long p = strtol(argv[i + 1], &end, 10);
-  if (*end || p < 1 || p > 65535)
-    return bad_usage("PORT must be a number from 1 to 65535");
+  int left = argc - i, p;
+  if (left < 3)
+    return app_usage_error(tool, "HOST, PORT and NICK are needed");
+  if (left > 4)
+    return app_usage_error(tool, "unexpected argument '%s'", argv[i + 4]);
+  if (app_parse_int(argv[i + 1], 1, 65535, &p) < 0)
+    return app_usage_error(tool, "bad PORT '%s' (a number from 1 to 65535)",
+                           argv[i + 1]);
   const char *nick = argv[i + 2], *chan = left == 4 ? argv[i + 3] : "";
   if (!*nick || strlen(nick) >= CHAT_NAME || strpbrk(nick, " :,\r\n"))
-    return bad_usage("NICK must be one word, shorter than 64 bytes");
+    return app_usage_error(tool, "bad NICK '%s' (one word, shorter than 64 "
+                           "bytes)", nick);
   if (strlen(chan) >= CHAT_NAME || strpbrk(chan, " ,\r\n") ||
       (*chan && !strchr("#&+!", *chan)))
-    return bad_usage("#channel must start with # (or & + !), one word");
+    return app_usage_error(tool, "bad #channel '%s' (one word, starting "
+                           "with # & + or !)", chan);
   *host = argv[i];
   *port = argv[i + 1];
   strcpy(c->nick, nick);
@@ -405,7 +404,7 @@ static int parse_args(int argc, char **argv, chat *c, const char **host,
 
 int main(int argc, char **argv) {
   chat c = {.fd = -1};
-  const char *host, *port;
+  const char *host = NULL, *port = NULL;
   int rc = parse_args(argc, argv, &c, &host, &port);
   if (rc >= 0)
     return rc;
