@@ -6,12 +6,16 @@
 #define _GNU_SOURCE
 #include "compare.h"
 
+#include "common/cli.h"
 #include "common/parse.h"
 
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define TOOL "iomux-bench compare"
 
 /* The most telling models, for --quick (and `make demo`): each of the five
  * I/O models, the library, and two anchors. */
@@ -28,7 +32,7 @@ static void usage(FILE *to) {
       "usage: iomux-bench compare [--models all|M1,M2,...] [--conns N1,N2,...]\n"
       "         [--size B] [--pipeline K] [--duration S] [--warmup S]\n"
       "         [--reps N] [--idle M1,M2,... [--busy K]] [--out DIR]\n"
-      "         [--echo PATH] [--anchors DIR] [--quick]\n"
+      "         [--echo PATH] [--anchors DIR] [--quick] [--version]\n"
       "\n"
       "Starts each echo server model, drives it with `iomux-bench load` at\n"
       "each connection count (server and load on different CPUs), and\n"
@@ -145,13 +149,12 @@ static void defaults(cmp_opts *o, cmp_args *a, int quick) {
 }
 
 int cmp_bad_usage(const char *fmt, ...) {
+  char what[512];
   va_list ap;
-  fprintf(stderr, "iomux-bench compare: ");
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  fprintf(stderr, " (try iomux-bench compare --help)\n");
-  return 2;
+  return app_usage_error(TOOL, "%s", what);
 }
 
 int cmp_parse(int argc, char **argv, cmp_opts *o, cmp_args *a) {
@@ -170,27 +173,29 @@ int cmp_parse(int argc, char **argv, cmp_opts *o, cmp_args *a) {
       {"anchors", required_argument, 0, 'a'},
       {"quick", no_argument, 0, 'q'},
       {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
   int quick = 0, c, i;
   for (i = 1; i < argc; i++) /* --quick is a preset: later options win */
     quick |= strcmp(argv[i], "--quick") == 0;
   defaults(o, a, quick);
   opterr = 0; /* our own words, one line */
-  while ((c = getopt_long(argc, argv, "", longs, &i)) != -1) {
+  while ((c = getopt_long(argc, argv, ":", longs, &i)) != -1) {
     const char *want;
     if (c == 'h') {
       usage(stdout);
       return 0;
     }
-    if (c == '?')
-      return optopt ? cmp_bad_usage("%s needs a value", argv[optind - 1])
-                    : cmp_bad_usage("unknown option '%s'", argv[optind - 1]);
+    if (c == 'V')
+      return app_version("iomux-bench");
+    if (c == '?' || c == ':')
+      return app_option_error(TOOL, c, argv);
     if (c != 'q' && (want = set_option(c, optarg, o, a)))
       return cmp_bad_usage("--%s wants %s, not '%s'", longs[i].name, want,
                            optarg);
   }
   if (optind < argc)
-    return cmp_bad_usage("unexpected argument '%s'", argv[optind]);
+    return app_no_operands(TOOL, argc, argv);
   if (a->busy_given && o->nidle == 0)
     return cmp_bad_usage("--busy goes with --idle");
   return -1;

@@ -80,7 +80,7 @@ version iomux-bench "$bench"
 usage "unknown option" iomux-bench "unknown option '--bogus'" \
   "$bench" --bogus
 usage "unknown mode" iomux-bench "unknown mode 'nope'" "$bench" nope
-for mode in selector load chat fetch; do
+for mode in selector load chat fetch compare; do
   version iomux-bench "$bench" "$mode"
   usage "$mode: unknown option" "iomux-bench $mode" \
     "unknown option '--bogus'" "$bench" "$mode" --bogus
@@ -91,6 +91,8 @@ usage "selector: --reps 3x" "iomux-bench selector" "--reps: '3x'" \
   "$bench" selector --reps 3x
 usage "selector: --sizes with a bad count" "iomux-bench selector" \
   "--sizes: '10,-1'" "$bench" selector --sizes 10,-1
+usage "compare: --reps 2.5" "iomux-bench compare" "--reps wants .*'2.5'" \
+  "$bench" compare --reps 2.5
 usage "load: --port 80000" "iomux-bench load" "--port: '80000'" \
   "$bench" load --port 80000
 usage "load: --conns -5" "iomux-bench load" "--conns: '-5'" \

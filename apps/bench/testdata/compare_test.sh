@@ -68,7 +68,7 @@ for bad in "--reps 3x" "--reps 4" "--size 64k" "--busy 5" "--nope"; do
   status=$?
   lines=$(wc -l <"$tmp/out")
   if [ "$status" -ne 2 ] || [ "$lines" -ne 1 ] ||
-     ! grep -q 'try iomux-bench compare --help' "$tmp/out"; then
+     ! grep -q "; try 'iomux-bench compare --help'$" "$tmp/out"; then
     fail "'$bad': exit $status, $lines lines: $(cat "$tmp/out")"
   fi
 done
