@@ -6,9 +6,12 @@
 #
 #   - a plain run (1 s warm-up, D s measured): messages per second of the
 #     server's own CPU time, from /proc (load --server-pid);
-#   - a run with `perf stat` attached for 2 s inside the measured window:
-#     system calls per echoed message (raw_syscalls:sys_enter), and among
-#     them epoll_wait, epoll_ctl, and brk/mmap/munmap (memory).
+#   - a run of 2 s, no warm-up, with the server started under `perf stat`:
+#     its system calls (raw_syscalls:sys_enter) divided by the messages
+#     echoed, and among them epoll_wait, epoll_ctl, and brk/mmap/munmap
+#     (memory). The count covers the server's whole life, so accepting and
+#     closing the connections is in it: a few calls per connection, under
+#     0.03 per message here.
 #
 # perf is kept out of the first run because counting tracepoints costs the
 # server a little per system call, more for servers that make more of them.
@@ -45,14 +48,20 @@ done
 [ -x "$bench" ] || { echo "measure: build first, or set BUILD" >&2; exit 2; }
 
 tmp=$(mktemp -d)
-server_pid=
+server_pid= perf_pid=
 cleanup() {
   [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# start NAME: the server on CPU 0; sets server_pid and port.
+events=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait
+events+=,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl
+events+=,syscalls:sys_enter_brk,syscalls:sys_enter_mmap
+events+=,syscalls:sys_enter_munmap
+
+# start NAME [perf]: the server on CPU 0, under `perf stat` if asked; sets
+# server_pid and port.
 start() {
   local cmd
   case $1 in
@@ -62,51 +71,59 @@ start() {
     *) cmd=("$build/apps/echo/iomux-echo" --model "$1") ;;
   esac
   : >"$tmp/port"
-  taskset -c 0 "${cmd[@]}" --port 0 >"$tmp/port" &
-  server_pid=$!
+  if [ $# -gt 1 ]; then
+    perf stat -x, -o "$tmp/perf" -e "$events" -- \
+      taskset -c 0 "${cmd[@]}" --port 0 >"$tmp/port" &
+    perf_pid=$!
+  else
+    taskset -c 0 "${cmd[@]}" --port 0 >"$tmp/port" &
+    server_pid=$!
+  fi
   port=
   for _ in $(seq 50); do
     port=$(grep -o '^[0-9]\+$' "$tmp/port" | tail -1) && [ -n "$port" ] && break
     sleep 0.1
   done
   [ -n "$port" ] || { echo "measure: $1 printed no port" >&2; exit 1; }
+  # perf's child: taskset, which has become the server
+  [ -z "$perf_pid" ] || server_pid=$(pgrep -P "$perf_pid")
 }
 
 stop() {
   kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
+  wait "${perf_pid:-$server_pid}" 2>/dev/null || true
+  server_pid= perf_pid=
 }
 
-# load CONNS SECONDS: drive the server; JSON to $tmp/load.json.
+# load CONNS WARMUP SECONDS: drive the server; JSON to $tmp/load.json.
 load() {
   taskset -c 1 "$bench" load --port "$port" --conns "$1" --size 64 \
-    --warmup 1 --duration "$2" --server-pid "$server_pid" --json \
+    --warmup "$2" --duration "$3" --server-pid "$server_pid" --json \
     >"$tmp/load.json" 2>/dev/null || true
 }
 
 field() { grep -o "\"$1\":[0-9.]*" "$tmp/load.json" | head -1 | cut -d: -f2; }
 
+# clean: the last load saw no error; if it did, say which on stderr.
 clean() {
   grep -q '"errors":{"mismatch":0,"lost":0,"stalled":0,"connect_failed":0}' \
-    "$tmp/load.json"
+    "$tmp/load.json" && return
+  echo "measure: $name, $conns connections: load failed:" \
+    "$(grep -o '"errors":{[^}]*}' "$tmp/load.json" || echo no report)" >&2
+  return 1
 }
-
-events=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait
-events+=,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl
-events+=,syscalls:sys_enter_brk,syscalls:sys_enter_mmap
-events+=,syscalls:sys_enter_munmap
 
 # count EVENT...: the sum of those events' counts in $tmp/perf.
 count() {
   local sum=0 e
   for e in "$@"; do
-    sum=$((sum + $(awk -F, -v e="$e" '$3 == e { print $1 + 0 }' "$tmp/perf")))
+    sum=$((sum + $(awk -F, -v e="$e" '$3 == e { n += $1 } END { print n + 0 }' \
+      "$tmp/perf")))
   done
   echo "$sum"
 }
 
-# per COUNT: COUNT divided by $msgs, the messages echoed in perf's window.
+# per COUNT: COUNT divided by $msgs, the messages the server echoed.
 per() { awk -v c="$1" -v m="$msgs" 'BEGIN { printf "%.3f", c / m }'; }
 
 # One line per run: round conns server msg/cpu-s syscalls wait ctl mem.
@@ -120,21 +137,16 @@ for r in $(seq "$rounds"); do
     for i in $(seq 0 $((n - 1))); do
       name=${servers[$(((i + r - 1) % n))]}
       start "$name"
-      load "$conns" "$duration"
+      load "$conns" 1 "$duration"
       cpu=errors
       clean && cpu=$(field messages_per_cpu_s)
       stop
 
-      start "$name"
-      load "$conns" 3.5 &
-      loader=$!
-      sleep 1.5
-      perf stat -x, -e "$events" -p "$server_pid" -- sleep 2 2>"$tmp/perf" \
-        >/dev/null
-      wait "$loader"
+      start "$name" perf
+      load "$conns" 0 2
       stop
       if clean; then
-        msgs=$(awk -v r="$(field messages_per_s)" 'BEGIN { print r * 2 }')
+        msgs=$(field messages)
         sys=$(per "$(count raw_syscalls:sys_enter)")
         wait_=$(per "$(count syscalls:sys_enter_epoll_wait \
           syscalls:sys_enter_epoll_pwait)")
