@@ -12,6 +12,7 @@
  * usage: ev_echo --port P   (0: pick a port and print it on one line)
  * Listens on 127.0.0.1; SIGINT or SIGTERM ends it with status 0.
  */
+#define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
@@ -117,12 +118,11 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
   (void)revents;
   for (int i = 0; i < ACCEPT_BATCH; i++) {
-    int fd = accept(w->fd, NULL, NULL);
+    int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
       return; /* EAGAIN, or out of fds: try again on the next event */
     client *c = calloc(1, sizeof *c);
-    if (!c || fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-      free(c);
+    if (!c) {
       close(fd);
       continue;
     }
