@@ -23,6 +23,7 @@ typedef struct chatd_opts {
   const char *motd;  /* --motd: a file, or NULL */
   int flood;         /* --flood on: per-client line rate limit */
   unsigned batch_ms; /* --batch-ms: how long output may be held */
+  int nodelay;       /* --nodelay on: TCP_NODELAY on client sockets */
   const char *cluster; /* --cluster redis://HOST:PORT[/db], or NULL */
   const char *node_id; /* --node-id, or NULL (host name and pid) */
 } chatd_opts;

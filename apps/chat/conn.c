@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,9 +28,11 @@ void chat_peer(int fd, char *host, size_t size, int *port) {
   }
 }
 
-void chat_limit_sndbuf(int fd, size_t bytes) {
-  int size = bytes > (1 << 30) ? 1 << 30 : (int)bytes;
+void chat_socket_setup(int fd, size_t sndbuf, int nodelay) {
+  int size = sndbuf > (1 << 30) ? 1 << 30 : (int)sndbuf, one = 1;
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  if (nodelay)
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 /* The socket is new and its buffer empty: one send() takes the line, or

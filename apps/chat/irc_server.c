@@ -260,7 +260,7 @@ irc_client *irc_client_new(irc_server *srv, int fd) {
   }
   int port;
   chat_peer(fd, c->host, sizeof c->host, &port);
-  chat_limit_sndbuf(fd, srv->q.cap);
+  chat_socket_setup(fd, srv->q.cap, srv->opts->nodelay);
   c->srv = srv;
   c->connected = c->last_read = iom_loop_now(srv->loop);
   c->signon = time(NULL);

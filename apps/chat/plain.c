@@ -55,6 +55,7 @@ typedef struct plain {
   chat_sendq q;
   client clients; /* list head */
   int nclients, max_clients;
+  int nodelay; /* --nodelay on */
 } plain;
 
 /* ---- broadcast ------------------------------------------------------------ */
@@ -135,7 +136,7 @@ static void on_accept(iom_listener *l, int fd, void *data) {
   char host[CHAT_HOST_MAX];
   int port;
   chat_peer(fd, host, sizeof host, &port);
-  chat_limit_sndbuf(fd, srv->q.cap);
+  chat_socket_setup(fd, srv->q.cap, srv->nodelay);
   snprintf(c->addr, sizeof c->addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d",
            host, port);
   c->srv = srv;
@@ -160,6 +161,7 @@ static int plain_start(iom_loop *loop, const chatd_opts *o, void **out,
     return -ENOMEM;
   srv->loop = loop;
   srv->max_clients = o->max_clients;
+  srv->nodelay = o->nodelay;
   srv->clients.prev = srv->clients.next = &srv->clients;
   int err = chat_sendq_init(&srv->q, loop, o->sendq, o->batch_ms);
   if (err == 0) {

@@ -13,7 +13,7 @@
  *   - a send-queue cap: a client that does not read cannot hold more than
  *     the cap (plus one batch's writes) of the server's memory; past it the
  *     write is refused and the caller drops the client. (The kernel's
- *     send buffer is held to the cap as well: chat_limit_sndbuf, conn.h.)
+ *     send buffer is held to the cap as well: chat_socket_setup, conn.h.)
  * And the end of a connection: the last line (ERROR ...), a graceful close,
  * and an abort if the client has not taken its bytes within a second.
  */

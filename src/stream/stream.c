@@ -139,7 +139,8 @@ int iom_stream_new(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
   if (fd < 0)
     return -EBADF;
   int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+  if (flags < 0 ||
+      (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) {
     int err = -errno;
     close(fd);
     return err;

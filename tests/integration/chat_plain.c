@@ -143,7 +143,9 @@ static int sigterm(void) { return stop_by(0); }
  * arrive before t0 + 1000 ms; a line held for a slot would take 1000 ms,
  * a line not held far less. */
 static int batch_slot(void) {
-  const char *const args[] = {"--proto", "plain", "--batch-ms", "1000", NULL};
+  /* --nodelay on: the timing below is the server's own, not Nagle's. */
+  const char *const args[] = {"--proto", "plain", "--batch-ms", "1000",
+                              "--nodelay", "on", NULL};
   chat_srv s;
   tc *a = NULL, *b = NULL, *c = NULL;
   if (!srv_start(&s, 0, args))
