@@ -7,6 +7,7 @@
 # chatd, iomux-bench chat --spawn ngircd for ngircd, which pins the same
 # way). One line per run, then per round the ratios chatd / ngircd of
 # deliveries/s and of deliveries per server CPU-second, and their medians.
+# Exit status 1 if a run failed or reported any error.
 #
 #   apps/bench/chat_ngircd_bench.sh BUILD_DIR ROUNDS [iomux-bench chat args]
 #   apps/bench/chat_ngircd_bench.sh build 5 --clients 1000 --senders 10 \
@@ -36,6 +37,7 @@ pick() { # file column...: the values of the named columns of the CSV row
 
 printf '%-5s %-6s %12s %14s %9s %9s %6s\n' round server deliveries/s \
   "per server CPU-s" "p50 ms" "p99 ms" errors
+errors=0
 r=1
 while [ "$r" -le "$rounds" ]; do
   if [ $((r % 2)) -eq 1 ]; then order="ngircd chatd"; else order="chatd ngircd"; fi
@@ -57,6 +59,8 @@ while [ "$r" -le "$rounds" ]; do
       corrupt disconnected setup)
     echo "$r $s $vals" | awk '{ printf "%-5s %-6s %12.0f %14.0f %9.1f %9.1f %6d\n",
       $1, $2, $3, $4, $5 / 1e6, $6 / 1e6, $7 + $8 + $9 + $10 + $11 + $12 }'
+    echo "$vals" | awk '$5 + $6 + $7 + $8 + $9 + $10 > 0 { exit 1 }' ||
+      errors=1
     echo "$vals" >"$out/v.$s.$r"
   done
   r=$((r + 1))
@@ -77,3 +81,8 @@ sort -n -k1,1 "$out/ratios" | awk '{ a[NR] = $1 } END {
   printf "median deliveries/s ratio:             %.2f\n", a[int((NR + 1) / 2)] }'
 sort -n -k2,2 "$out/ratios" | awk '{ a[NR] = $2 } END {
   printf "median deliveries per server CPU-s ratio: %.2f\n", a[int((NR + 1) / 2)] }'
+if [ "$errors" -ne 0 ]; then
+  echo "chat_ngircd_bench: a run had errors (lost, duplicated, ...): its" \
+    "figures do not count" >&2
+  exit 1
+fi
