@@ -29,6 +29,7 @@ need_cmd openssl openssl # fetch tests: a throwaway CA and certificate
 { [ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null 2>&1; } ||
   missing="$missing ngircd"
 need_cmd ii ii                # chat.ii: a real IRC client against iomux-chatd
+need_cmd weechat-headless weechat-headless # chat.weechat: WeeChat, likewise
 # iomux-chatd --cluster and include/iomux/hiredis.h: hiredis (linked
 # statically into chatd) and redis-server, which the tests and the bench
 # start themselves on a free port or a unix socket (never the service).

@@ -134,7 +134,7 @@ static void usage(FILE *to) {
       "       iomux-chatd --help | --version\n"
       "\n"
       "A group chat server. --proto irc (the default) speaks the IRC client\n"
-      "protocol (irssi, WeeChat, HexChat, ii, nc); --proto plain is the\n"
+      "protocol (WeeChat, ii, irssi, nc, ...); --proto plain is the\n"
       "classic example: each line goes to every other client as\n"
       "\"<host:port> line\", and `quit` leaves (nc is the client).\n"
       "\n"
