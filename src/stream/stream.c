@@ -125,10 +125,10 @@ int iom__stream_make(iom_loop *loop, int fd, const iom_stream_cbs *cbs,
   iom__loop_handle_add(loop);
   iom__loop_walk_add(loop, &s->walk, IOM_HANDLE_STREAM, s);
   iom__io_hide(s->io); /* the stream's own: the walk shows the stream */
-  if (s->connect_timer)
+  if (s->connect_timer) {
     iom__timer_hide(s->connect_timer);
-  if (s->connect_timer)
     iom_timer_start(s->connect_timer, (uint64_t)timeout_ms, 0);
+  }
   *out = s;
   iom__stream_update(s);
   return 0;
