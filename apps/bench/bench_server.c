@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "bench_server.h"
 
+#include "iomux/error.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -60,6 +62,10 @@ static void read_switches(int pid, server_sample *s) {
   }
   if (d)
     closedir(d);
+}
+
+const char *server_sample_strerror(int err) {
+  return err == -ENOENT ? "no such process" : iom_strerror(err);
 }
 
 int server_sample_read(int pid, server_sample *out) {

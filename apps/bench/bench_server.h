@@ -25,6 +25,8 @@ typedef struct server_sample {
 /* Read /proc/PID/stat, /proc/PID/status and the threads' context switches.
  * Returns 0 or a negative errno (-ENOENT: no such process). Any thread. */
 int server_sample_read(int pid, server_sample *out);
+/* server_sample_read's error in words ("no such process" for -ENOENT). */
+const char *server_sample_strerror(int err);
 
 /* The server over the measured window, as the reports show it. */
 typedef struct server_figures {

@@ -313,7 +313,7 @@ int bench_chat(int argc, char **argv) {
   int err = o.server_pid ? chat_server_sample(&o, &r->srv_base) : 0;
   if (err < 0) {
     fprintf(stderr, "iomux-bench chat: --server-pid %d: %s\n", o.server_pid,
-            iom_strerror(err));
+            server_sample_strerror(err));
     rc = 2;
   } else {
     gen_run(&o, r);

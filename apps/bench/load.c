@@ -556,7 +556,7 @@ int bench_load(int argc, char **argv) {
   int err = o.server_pid ? server_sample_read(o.server_pid, &base) : 0;
   if (err < 0) {
     fprintf(stderr, "iomux-bench load: --server-pid %d: %s\n", o.server_pid,
-            iom_strerror(err));
+            server_sample_strerror(err));
     return 2;
   }
   raise_fd_limit(&o);

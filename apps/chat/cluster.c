@@ -40,6 +40,7 @@
  */
 #define _GNU_SOURCE
 #include "cluster_int.h"
+#include "common/parse.h"
 
 #include "iomux/hiredis.h"
 
@@ -295,21 +296,32 @@ static void on_tick(iom_timer *t, void *data) {
 
 /* ---- start and end ------------------------------------------------------------- */
 
+/* s[0..len) as a number in [lo, hi]: digits only (no sign, no space). */
+static int url_number(const char *s, size_t len, int lo, int hi, int *out) {
+  char buf[16];
+  if (len == 0 || len >= sizeof buf || strspn(s, "0123456789") < len)
+    return -EINVAL;
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  return app_parse_int(buf, lo, hi, out) < 0 ? -EINVAL : 0;
+}
+
 /* redis://HOST[:PORT][/DB] or unix:PATH[?db=N] (also redis:///PATH). */
 static int parse_url(chat_net *net, const char *url) {
   net->port = 6379;
+  net->db = 0;
   const char *p;
-  char *end;
   if (!strncmp(url, "unix:", 5) || !strncmp(url, "redis:///", 9)) {
     p = url + (url[0] == 'u' ? 5 : 8);
     size_t len = strcspn(p, "?");
     if (len == 0 || len >= sizeof net->unix_path)
       return -EINVAL;
     memcpy(net->unix_path, p, len);
-    if (p[len] && strncmp(p + len, "?db=", 4))
+    if (!p[len])
+      return 0;
+    if (strncmp(p + len, "?db=", 4))
       return -EINVAL;
-    net->db = p[len] ? (int)strtol(p + len + 4, &end, 10) : 0;
-    return p[len] && *end ? -EINVAL : 0;
+    return url_number(p + len + 4, strlen(p + len + 4), 0, 100000, &net->db);
   }
   if (strncmp(url, "redis://", 8))
     return -EINVAL;
@@ -325,21 +337,14 @@ static int parse_url(chat_net *net, const char *url) {
     snprintf(net->host, sizeof net->host, "%.*s", (int)hlen, p);
   p += hlen;
   if (*p == ':') {
-    long v = strtol(p + 1, &end, 10);
-    if (end == p + 1 || v < 1 || v > 65535)
+    size_t len = strcspn(p + 1, "/");
+    if (url_number(p + 1, len, 1, 65535, &net->port) < 0)
       return -EINVAL;
-    net->port = (int)v;
-    p = end;
+    p += 1 + len;
   }
-  if (*p == '/' && p[1]) {
-    long v = strtol(p + 1, &end, 10);
-    if (end == p + 1 || *end || v < 0 || v > 100000)
-      return -EINVAL;
-    net->db = (int)v;
-  } else if (*p && strcmp(p, "/")) {
-    return -EINVAL;
-  }
-  return 0;
+  if (*p == '/' && p[1])
+    return url_number(p + 1, strlen(p + 1), 0, 100000, &net->db);
+  return *p && strcmp(p, "/") ? -EINVAL : 0;
 }
 
 /* A node id: 1-48 of [A-Za-z0-9._-]; default: the host name and the pid. */

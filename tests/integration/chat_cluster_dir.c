@@ -273,10 +273,22 @@ static int bad_options(void) {
   static const char *const plain[] = {"--port", "0", "--proto", "plain",
                                       "--cluster", "redis://127.0.0.1:1",
                                       NULL};
+  /* Numbers in the URL are whole and in range, or the URL is refused. */
+  static const char *const bad_numbers[] = {
+      "redis://127.0.0.1:+80", "redis://127.0.0.1:6379x", "redis://h:0",
+      "redis://127.0.0.1:1/-1", "redis://127.0.0.1:1/2x",
+      "unix:/tmp/r.sock?db=", "unix:/tmp/r.sock?db=-1", NULL};
   char err[512];
   int ok = 1, rc;
   if ((rc = run_status(bad_url, err, sizeof err)) == 0 || !strstr(err, "http"))
     ok = fail("--cluster http://...: exit %d, \"%s\"", rc, err);
+  for (int i = 0; bad_numbers[i]; i++) {
+    const char *const args[] = {"--port", "0", "--cluster", bad_numbers[i],
+                                NULL};
+    if ((rc = run_status(args, err, sizeof err)) == 0 ||
+        !strstr(err, bad_numbers[i]))
+      ok = fail("--cluster %s: exit %d, \"%s\"", bad_numbers[i], rc, err);
+  }
   if ((rc = run_status(bad_id, err, sizeof err)) == 0 || !strstr(err, "a b"))
     ok = fail("--node-id 'a b': exit %d, \"%s\"", rc, err);
   if ((rc = run_status(plain, err, sizeof err)) != 2)
