@@ -1,9 +1,18 @@
 /* iomux-bench: the pieces of the `load` and `chat` reports (bench_report.h). */
 #include "bench_report.h"
 
+#include "common/cli.h"
 #include "common/json.h"
 
 #include <sys/resource.h>
+
+int bench_format_option(const char *tool, bench_format *format,
+                        bench_format want) {
+  if (*format != BENCH_TEXT && *format != want)
+    return app_usage_error(tool, "--json and --csv do not go together");
+  *format = want;
+  return 0;
+}
 
 /* ---- latency ------------------------------------------------------------- */
 

@@ -15,6 +15,12 @@
 
 typedef enum bench_format { BENCH_TEXT, BENCH_JSON, BENCH_CSV } bench_format;
 
+/* The option --json or --csv (want) into *format; the other one given
+ * before is a usage error of `tool`. Returns 0, or 2 (refused, said on
+ * stderr: the exit status). */
+int bench_format_option(const char *tool, bench_format *format,
+                        bench_format want);
+
 /* ---- latency ------------------------------------------------------------- */
 
 /* The percentiles of a latency histogram, in ns (0 when it is empty). */

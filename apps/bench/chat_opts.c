@@ -214,9 +214,9 @@ int chat_parse(int argc, char **argv, chat_opts *o) {
     case 'c': o->closed = 1; break;
     case 'j':
     case 'v':
-      if (o->format && o->format != (c == 'j' ? BENCH_JSON : BENCH_CSV))
-        return app_usage_error(TOOL, "--json and --csv do not go together");
-      o->format = c == 'j' ? BENCH_JSON : BENCH_CSV;
+      if (bench_format_option(TOOL, &o->format,
+                              c == 'j' ? BENCH_JSON : BENCH_CSV))
+        return 2;
       break;
     case 'a': o->allow_remote = 1; break;
     case 'h': usage(stdout); return 0;

@@ -113,9 +113,9 @@ int load_parse(int argc, char **argv, load_opts *o) {
     case 'u': o->upper = 1; break;
     case 'j':
     case 'c':
-      if (o->format && o->format != (c == 'j' ? BENCH_JSON : BENCH_CSV))
-        return app_usage_error(TOOL, "--json and --csv do not go together");
-      o->format = c == 'j' ? BENCH_JSON : BENCH_CSV;
+      if (bench_format_option(TOOL, &o->format,
+                              c == 'j' ? BENCH_JSON : BENCH_CSV))
+        return 2;
       break;
     case 'r': o->allow_remote = 1; break;
     case 'h': usage(stdout); return 0;
